@@ -1,0 +1,43 @@
+/* config.h: run configuration (INI file + --set overrides).
+ *
+ * Keys are "section.key"; unknown keys are an error naming the file and line,
+ * so a typo never silently trains the wrong model. The vocabulary size is not
+ * a config key: it comes from the token store (or checkpoint).
+ */
+#ifndef LLMPI_CONFIG_H
+#define LLMPI_CONFIG_H
+
+typedef struct {
+    /* [model] */
+    int n_layer, n_head, n_embd, block_size;
+    int vocab_size;          /* filled from the store / checkpoint */
+    /* [train] */
+    int batch_size;          /* sequences per rank per micro-step */
+    int seq_len;             /* tokens per sequence, <= block_size */
+    int grad_accum;          /* micro-steps per optimizer step */
+    int max_steps;
+    float lr, min_lr_frac;
+    int warmup_steps;
+    float weight_decay, beta1, beta2, grad_clip;
+    unsigned long long seed;
+    int ckpt_every, eval_every, eval_windows;
+    int keep_checkpoints;    /* keep the newest K (0: all) */
+    int log_every;
+    int threads;             /* 0: cores available / ranks on the node */
+} cfg_config;
+
+/* Defaults: the tiny test model. */
+void cfg_defaults(cfg_config *c);
+/* Reads an INI file over c. -1 (one line printed) on unreadable file, syntax
+ * error, unknown key or bad value. */
+int cfg_load_ini(cfg_config *c, const char *path);
+/* Applies one "section.key=value" override. */
+int cfg_set(cfg_config *c, const char *assignment);
+/* Checks cross-key constraints (heads divide embd, seq_len <= block_size...). */
+int cfg_validate(const cfg_config *c);
+/* Prints the config as a two-column table (on rank 0). */
+void cfg_print(const cfg_config *c);
+/* Serialises to "section.key=value\n..." (for checkpoints); malloc'ed. */
+char *cfg_to_string(const cfg_config *c);
+
+#endif

@@ -1,0 +1,104 @@
+/* gpt.h: the GPT model, forward and backward by hand.
+ *
+ * Parameters live in one contiguous float buffer, gradients in a second of the
+ * same layout, activations in one arena sized up front for (B, T). Layout of
+ * the parameter buffer (chosen so the gradients that finish first in backward
+ * come first, for bucketed all-reduce):
+ *   ln_f.weight (C), ln_f.bias (C),
+ *   for layer l = L-1 down to 0:  the layer's 12 tensors, contiguous,
+ *   wpe (block_size, C), wte (V, C).
+ * Weights follow PyTorch's nn.Linear convention, [out, in], row-major.
+ *
+ * Loss convention: forward returns the SUM of per-token cross-entropy over
+ * targets != -1 and the number of such targets; backward accumulates the
+ * gradient of (loss_sum * grad_scale) into grads, so callers choose the
+ * normalisation (1/total tokens across micro-steps and ranks).
+ */
+#ifndef LLMPI_GPT_H
+#define LLMPI_GPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int n_layer, n_head, n_embd, block_size, vocab_size;
+} gpt_config;
+
+/* Pointers into the parameter (or gradient) buffer for one layer. */
+typedef struct {
+    float *ln1w, *ln1b;       /* (C), (C) */
+    float *qkvw, *qkvb;       /* (3C, C), (3C) */
+    float *attprojw, *attprojb; /* (C, C), (C) */
+    float *ln2w, *ln2b;       /* (C), (C) */
+    float *fcw, *fcb;         /* (4C, C), (4C) */
+    float *fcprojw, *fcprojb; /* (C, 4C), (C) */
+} gpt_layer_tensors;
+
+typedef struct {
+    float *lnfw, *lnfb;       /* (C), (C) */
+    gpt_layer_tensors *layer; /* n_layer entries, layer[l] is block l */
+    float *wpe;               /* (block_size, C) */
+    float *wte;               /* (V, C), tied LM head */
+} gpt_tensors;
+
+/* One named tensor of the checkpoint layout (PyTorch names). */
+typedef struct {
+    char name[64];            /* e.g. "h.3.attn.c_attn.weight" */
+    int ndim;
+    size_t shape[2];
+    size_t offset;            /* in floats, into the parameter buffer */
+    size_t numel;
+    int decay;                /* 1: 2-D weight, gets weight decay */
+} gpt_tensor_info;
+
+typedef struct gpt_acts gpt_acts;  /* opaque activation arena */
+
+typedef struct {
+    gpt_config cfg;
+    size_t num_params;
+    float *params;            /* (num_params) */
+    float *grads;             /* (num_params), NULL until gpt_alloc_grads */
+    gpt_tensors p, g;         /* named views into params / grads */
+    int num_tensors;
+    gpt_tensor_info *tensors; /* checkpoint order: wte, wpe, h.0..., ln_f */
+    gpt_acts *acts;           /* sized for acts_B x acts_T */
+    int acts_B, acts_T;
+    int logits_chunk;         /* rows of logits materialised at once */
+} gpt_model;
+
+/* Allocates parameters (uninitialised) and the tensor table. -1 on bad shape
+ * or out of memory. */
+int gpt_create(gpt_model *m, const gpt_config *cfg);
+void gpt_free(gpt_model *m);
+/* Bytes for params; for grads; for activations at (B, T). */
+size_t gpt_count_params(const gpt_config *cfg);
+size_t gpt_acts_bytes(const gpt_config *cfg, int B, int T, int with_backward);
+/* GPT-2 init: N(0, 0.02), residual projections scaled 1/sqrt(2L), LN (1, 0),
+ * biases 0, seeded. */
+void gpt_init_weights(gpt_model *m, uint64_t seed);
+int gpt_alloc_grads(gpt_model *m);
+void gpt_zero_grads(gpt_model *m);
+/* (Re)sizes the activation arena for batches up to B x T (T <= block_size). */
+int gpt_alloc_acts(gpt_model *m, int B, int T, int with_backward);
+
+/* Forward pass. targets (B*T, -1 = ignore) may be NULL. Returns the loss sum
+ * and the counted targets. If logits_out is non-NULL it receives (B, T, V)
+ * logits; if last_logits_out is non-NULL it receives the (B, V) logits of
+ * the last position. */
+int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int T,
+                double *loss_sum, long *n_targets, float *logits_out, float *last_logits_out);
+
+/* Forward and backward on one micro-batch: grads += d(loss_sum*grad_scale)/dparams.
+ * The LM head and cross-entropy are fused and chunked so the full (B,T,V)
+ * logits tensor never exists. */
+int gpt_forward_backward(gpt_model *m, const int *inputs, const int *targets, int B, int T,
+                         float grad_scale, double *loss_sum, long *n_targets);
+
+/* FLOPs of one training token: 6N + 12 L T C (N counts the tied embedding once). */
+double gpt_flops_per_token(const gpt_config *cfg, int T);
+
+/* Per-phase time accounting of the last forward/backward (seconds). */
+typedef struct { double matmul, attention, elementwise, lm_head; } gpt_profile;
+extern gpt_profile gpt_prof;
+
+#endif

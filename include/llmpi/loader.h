@@ -1,0 +1,47 @@
+/* loader.h: deterministic, sharded, resumable windows from a token store.
+ *
+ * A window is seq_len+1 consecutive tokens starting at k*seq_len (k = 0 ..
+ * n_windows-1, n_windows = (n_tokens-1)/seq_len). The stream of windows is
+ * epoch after epoch, each epoch a permutation of 0..n_windows-1 seeded by
+ * (seed, epoch). Global step s uses stream positions [s*G, (s+1)*G), G = N x
+ * batch_size x grad_accum; rank r takes the contiguous slice
+ * [s*G + r*B*A, s*G + (r+1)*B*A), micro-step a the B windows at offset a*B.
+ * The state is (seed, position): position counts windows consumed globally,
+ * so it is the same on every rank and restores exactly.
+ */
+#ifndef LLMPI_LOADER_H
+#define LLMPI_LOADER_H
+
+#include <stdint.h>
+#include "llmpi/store.h"
+
+typedef struct {
+    uint64_t seed;
+    uint64_t position;      /* global stream position at the start of the next step */
+} loader_state;
+
+typedef struct {
+    store_reader *store;
+    store_split split;
+    int seq_len, batch_size, grad_accum, rank, nranks;
+    uint64_t n_windows;
+    uint64_t perm_epoch;    /* epoch the cached permutation belongs to */
+    uint64_t *perm;         /* (n_windows) */
+    int micro;              /* next micro-step within the current step */
+    loader_state st;
+    int32_t *buf;           /* (batch_size, seq_len+1) */
+} loader;
+
+int loader_init(loader *l, store_reader *s, store_split split, int seq_len, int batch_size,
+                int grad_accum, int rank, int nranks, uint64_t seed);
+void loader_free(loader *l);
+/* Fills inputs and targets (batch_size x seq_len each) with this rank's next
+ * micro-batch; after grad_accum calls the step advances. */
+int loader_next(loader *l, int *inputs, int *targets);
+/* Epoch of the next micro-batch. */
+uint64_t loader_epoch(const loader *l);
+void loader_get_state(const loader *l, loader_state *st);
+/* Restores a state saved at a step boundary. */
+int loader_set_state(loader *l, const loader_state *st);
+
+#endif

@@ -1,0 +1,71 @@
+/* util.h: the small things every stage uses.
+ *
+ * Errors: a function that can fail returns 0 / -1 and has already printed one
+ * line "llmpi: <place>: <problem>" to stderr through ll_error(). Library code
+ * never exits; the CLI turns -1 into a non-zero exit status.
+ * Logging: ll_log() prints on rank 0 only (rank set once by ll_set_rank).
+ * Files: ll_atomic_* writes go to "<path>.tmp.<pid>", are fsynced, renamed over
+ * the final path and the directory fsynced, so a reader never sees half a file.
+ */
+#ifndef LLMPI_UTIL_H
+#define LLMPI_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define LL_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* ---- errors and logging ---- */
+void ll_error(const char *fmt, ...) LL_PRINTF(1, 2);   /* "llmpi: ..." + newline, stderr */
+void ll_warn(const char *fmt, ...) LL_PRINTF(1, 2);    /* "llmpi: warning: ..." */
+void ll_log(const char *fmt, ...) LL_PRINTF(1, 2);     /* stdout, rank 0 only, no newline added */
+void ll_set_rank(int rank);
+int ll_rank(void);
+
+/* malloc/calloc that report the size and call site on failure (return NULL). */
+void *ll_malloc_at(size_t bytes, const char *file, int line);
+void *ll_calloc_at(size_t n, size_t size, const char *file, int line);
+#define ll_malloc(bytes) ll_malloc_at((bytes), __FILE__, __LINE__)
+#define ll_calloc(n, size) ll_calloc_at((n), (size), __FILE__, __LINE__)
+
+/* ---- time ---- */
+double ll_now(void);            /* monotonic seconds */
+double ll_wall_time(void);      /* seconds since the epoch */
+
+/* ---- RNG: splitmix64-seeded xoshiro256**; one stream per purpose ---- */
+typedef struct { uint64_t s[4]; } ll_rng;
+void ll_rng_seed(ll_rng *r, uint64_t seed, uint64_t stream);
+uint64_t ll_rng_u64(ll_rng *r);
+uint64_t ll_rng_below(ll_rng *r, uint64_t n);    /* uniform in [0, n), unbiased; n > 0 */
+float ll_rng_uniform(ll_rng *r);                 /* [0, 1) with 24 random bits */
+double ll_rng_normal(ll_rng *r);                 /* standard normal (Box-Muller, no caching) */
+
+/* ---- atomic file output ---- */
+/* Fills tmp with "<path>.tmp.<pid>". Returns 0, or -1 if it does not fit. */
+int ll_tmp_path(char *tmp, size_t cap, const char *path);
+/* fsync the file at path, rename it to final_path, fsync final_path's directory. */
+int ll_commit_file(const char *tmp_path, const char *final_path);
+/* Writes bytes to path atomically (tmp + fsync + rename). */
+int ll_write_file_atomic(const char *path, const void *data, size_t n);
+/* Reads a whole file; *out is malloc'ed and NUL-terminated. */
+int ll_read_file(const char *path, char **out, size_t *n);
+/* mkdir -p */
+int ll_mkdir_p(const char *path);
+
+/* ---- threads ---- */
+/* Cores this process may run on (sched_getaffinity), at least 1. */
+int ll_cores_available(void);
+/* Sets OpenMP and OpenBLAS threads to n. */
+void ll_set_threads(int n);
+int ll_threads(void);
+
+/* ---- hashing (identities of tokenizers, documents) ---- */
+/* FNV-1a 64-bit, continuing from h (start with LL_FNV_INIT). */
+#define LL_FNV_INIT 0xcbf29ce484222325ULL
+uint64_t ll_fnv1a(uint64_t h, const void *data, size_t n);
+
+/* Peak resident set size of this process in bytes (getrusage). */
+size_t ll_peak_rss(void);
+
+#endif

@@ -1,0 +1,67 @@
+/* main.c: `llmpi <command> [options]`, git-style dispatch.
+ *
+ * MPI is initialised here for every command (a plain process becomes a
+ * singleton world of one rank), so commands can always ask for rank and size.
+ */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "llmpi/store.h"
+#include "llmpi/util.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"tokenizer", cmd_tokenizer, "train, inspect and apply a byte-level BPE tokenizer"},
+    {"prepare", cmd_prepare, "tokenize text into an HDF5 token store"},
+    {"pretrain", cmd_pretrain, "train a GPT on a token store"},
+    {"eval", cmd_eval, "mean cross-entropy of a checkpoint on a store split"},
+    {"sample", cmd_sample, "generate text from a checkpoint"},
+    {"info", cmd_info, "describe a token store or checkpoint"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: llmpi <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'llmpi <command> --help' describes one command.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) { printf("llmpi 0.1.0\n"); return 0; }
+    const command *cmd = NULL;
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) cmd = &commands[i];
+    if (!cmd) {
+        ll_error("unknown command '%s' (see llmpi --help)", argv[1]);
+        return 2;
+    }
+    int provided = 0;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    ll_set_rank(rank);
+    store_quiet_hdf5();
+    int rc = cmd->run(argc - 1, argv + 1);
+    if (rc != 0) {
+        /* One failing rank must end the job, not leave the others waiting. */
+        int size = 1;
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+        if (size > 1) MPI_Abort(MPI_COMM_WORLD, rc);
+    }
+    MPI_Finalize();
+    return rc;
+}

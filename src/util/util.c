@@ -1,0 +1,240 @@
+/* util.c: errors, logging, RNG, atomic files, threads, hashing.
+ *
+ * Invariant: nothing here exits the process; failures print one line and
+ * return -1 (or NULL).
+ */
+#define _GNU_SOURCE
+#include "llmpi/util.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <math.h>
+#include <omp.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- errors and logging ---- */
+
+static int g_rank = 0;
+void ll_set_rank(int rank) { g_rank = rank; }
+int ll_rank(void) { return g_rank; }
+
+static void vprint_line(FILE *f, const char *prefix, const char *fmt, va_list ap) {
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    /* one line, whatever the message holds */
+    for (char *p = msg; *p; p++) if (*p == '\n' || *p == '\r') *p = ' ';
+    fprintf(f, "%s%s\n", prefix, msg);
+    fflush(f);
+}
+
+void ll_error(const char *fmt, ...) {
+    va_list ap; va_start(ap, fmt);
+    vprint_line(stderr, "llmpi: ", fmt, ap);
+    va_end(ap);
+}
+
+void ll_warn(const char *fmt, ...) {
+    va_list ap; va_start(ap, fmt);
+    vprint_line(stderr, "llmpi: warning: ", fmt, ap);
+    va_end(ap);
+}
+
+void ll_log(const char *fmt, ...) {
+    if (g_rank != 0) return;
+    va_list ap; va_start(ap, fmt);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+}
+
+void *ll_malloc_at(size_t bytes, const char *file, int line) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) ll_error("%s:%d: out of memory allocating %zu bytes", file, line, bytes);
+    return p;
+}
+
+void *ll_calloc_at(size_t n, size_t size, const char *file, int line) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) ll_error("%s:%d: out of memory allocating %zu x %zu bytes", file, line, n, size);
+    return p;
+}
+
+/* ---- time ---- */
+
+double ll_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double ll_wall_time(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- RNG ---- */
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void ll_rng_seed(ll_rng *r, uint64_t seed, uint64_t stream) {
+    uint64_t x = seed ^ (stream * 0xd1342543de82ef95ULL);
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t ll_rng_u64(ll_rng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t; s[3] = rotl(s[3], 45);
+    return result;
+}
+
+uint64_t ll_rng_below(ll_rng *r, uint64_t n) {
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;  /* reject the biased tail */
+    uint64_t x;
+    do x = ll_rng_u64(r); while (x >= limit);
+    return x % n;
+}
+
+float ll_rng_uniform(ll_rng *r) { return (ll_rng_u64(r) >> 40) * (1.0f / 16777216.0f); }
+
+double ll_rng_normal(ll_rng *r) {
+    double u1 = ((ll_rng_u64(r) >> 11) + 1.0) * (1.0 / 9007199254740993.0);  /* (0, 1] */
+    double u2 = (ll_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+/* ---- files ---- */
+
+int ll_tmp_path(char *tmp, size_t cap, const char *path) {
+    int n = snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || (size_t)n >= cap) { ll_error("%s: path too long", path); return -1; }
+    return 0;
+}
+
+static int fsync_path(const char *path, int is_dir) {
+    int fd = open(path, is_dir ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+    if (fd < 0) { ll_error("%s: cannot open for fsync: %s", path, strerror(errno)); return -1; }
+    int rc = fsync(fd);
+    close(fd);
+    if (rc != 0 && !is_dir) { ll_error("%s: fsync failed: %s", path, strerror(errno)); return -1; }
+    return 0;
+}
+
+int ll_commit_file(const char *tmp_path, const char *final_path) {
+    if (fsync_path(tmp_path, 0) != 0) return -1;
+    if (rename(tmp_path, final_path) != 0) {
+        ll_error("%s: cannot rename %s into place: %s", final_path, tmp_path, strerror(errno));
+        return -1;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", final_path);
+    return fsync_path(dirname(dir), 1);
+}
+
+int ll_write_file_atomic(const char *path, const void *data, size_t n) {
+    char tmp[4096];
+    if (ll_tmp_path(tmp, sizeof tmp, path) != 0) return -1;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { ll_error("%s: cannot create: %s", tmp, strerror(errno)); return -1; }
+    int ok = fwrite(data, 1, n, f) == n;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok) { ll_error("%s: write failed: %s", tmp, strerror(errno)); unlink(tmp); return -1; }
+    if (ll_commit_file(tmp, path) != 0) { unlink(tmp); return -1; }
+    return 0;
+}
+
+int ll_read_file(const char *path, char **out, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { ll_error("%s: cannot open: %s", path, strerror(errno)); return -1; }
+    size_t cap = 1 << 16, len = 0;
+    char *buf = ll_malloc(cap + 1);
+    if (!buf) { fclose(f); return -1; }
+    for (;;) {
+        if (len == cap) {
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) { ll_error("%s: out of memory reading", path); free(buf); fclose(f); return -1; }
+            buf = nb; cap *= 2;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) { ll_error("%s: read error", path); free(buf); return -1; }
+    buf[len] = '\0';
+    *out = buf;
+    if (n) *n = len;
+    return 0;
+}
+
+int ll_mkdir_p(const char *path) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) { ll_error("%s: path too long", path); return -1; }
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p; *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+                ll_error("%s: cannot create directory: %s", buf, strerror(errno));
+                return -1;
+            }
+            *p = c;
+            if (c == '\0') break;
+        }
+    }
+    return 0;
+}
+
+/* ---- threads ---- */
+
+int ll_cores_available(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static int g_threads = 1;
+void ll_set_threads(int n) {
+    if (n < 1) n = 1;
+    g_threads = n;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+int ll_threads(void) { return g_threads; }
+
+/* ---- hashing, memory ---- */
+
+uint64_t ll_fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ULL; }
+    return h;
+}
+
+size_t ll_peak_rss(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (size_t)ru.ru_maxrss * 1024;
+}
