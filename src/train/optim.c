@@ -1,0 +1,90 @@
+/* optim.c: AdamW on the flat parameter buffer, LR schedule, gradient norm.
+ *
+ * Invariants: the optimizer never looks at tensor boundaries except to decide
+ * weight decay, which it reads from the model's tensor table once per step;
+ * the gradient norm is summed in double over fixed 4096-element blocks, then
+ * over blocks in order, so it is the same whatever the thread count.
+ */
+#include "llmpi/optim.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llmpi/util.h"
+
+float sched_lr(const sched_config *s, int step) {
+    if (step < s->warmup_steps) return s->lr * (float)(step + 1) / (float)s->warmup_steps;
+    float min_lr = s->lr * s->min_lr_frac;
+    int span = s->max_steps - 1 - s->warmup_steps;
+    double p = span > 0 ? (double)(step - s->warmup_steps) / span : 1.0;
+    if (p > 1.0) p = 1.0;
+    if (p < 0.0) p = 0.0;
+    return (float)(min_lr + 0.5 * (s->lr - min_lr) * (1.0 + cos(M_PI * p)));
+}
+
+int optim_adamw_init(optim_adamw *o, const gpt_model *model, float beta1, float beta2, float eps,
+                     float weight_decay) {
+    memset(o, 0, sizeof *o);
+    o->beta1 = beta1;
+    o->beta2 = beta2;
+    o->eps = eps;
+    o->weight_decay = weight_decay;
+    o->n = model->num_params;
+    o->m = ll_calloc(o->n, sizeof(float));
+    o->v = ll_calloc(o->n, sizeof(float));
+    if (!o->m || !o->v) { optim_adamw_free(o); return -1; }
+    return 0;
+}
+
+void optim_adamw_free(optim_adamw *o) {
+    free(o->m);
+    free(o->v);
+    o->m = o->v = NULL;
+}
+
+#define NORM_BLOCK 4096
+
+double optim_grad_norm(const float *grads, size_t n, float scale) {
+    size_t nblocks = (n + NORM_BLOCK - 1) / NORM_BLOCK;
+    double *partial = malloc(nblocks * sizeof(double));
+    if (!partial) return NAN;
+#pragma omp parallel for schedule(static)
+    for (size_t b = 0; b < nblocks; b++) {
+        size_t i1 = (b + 1) * NORM_BLOCK < n ? (b + 1) * NORM_BLOCK : n;
+        double s = 0.0;
+        for (size_t i = b * NORM_BLOCK; i < i1; i++) s += (double)grads[i] * grads[i];
+        partial[b] = s;
+    }
+    double total = 0.0;
+    for (size_t b = 0; b < nblocks; b++) total += partial[b];
+    free(partial);
+    return sqrt(total) * fabs((double)scale);
+}
+
+/* AdamW on one contiguous range. */
+static void adamw_range(float *p, const float *g, float *m, float *v, size_t n, float lr, float wd, float b1,
+                        float b2, float bc1, float bc2, float eps, float gscale) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float grad = g[i] * gscale;
+        float mi = b1 * m[i] + (1.0f - b1) * grad;
+        float vi = b2 * v[i] + (1.0f - b2) * grad * grad;
+        m[i] = mi;
+        v[i] = vi;
+        float mhat = mi / bc1, vhat = vi / bc2;
+        p[i] -= lr * (wd * p[i] + mhat / (sqrtf(vhat) + eps));
+    }
+}
+
+void optim_adamw_step(optim_adamw *o, gpt_model *model, float lr, int t, float grad_scale) {
+    float bc1 = 1.0f - powf(o->beta1, (float)t);
+    float bc2 = 1.0f - powf(o->beta2, (float)t);
+    for (int i = 0; i < model->num_tensors; i++) {
+        const gpt_tensor_info *ti = &model->tensors[i];
+        size_t off = ti->offset;
+        adamw_range(model->params + off, model->grads + off, o->m + off, o->v + off, ti->numel, lr,
+                    ti->decay ? o->weight_decay : 0.0f, o->beta1, o->beta2, bc1, bc2, o->eps, grad_scale);
+    }
+}
