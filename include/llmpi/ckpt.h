@@ -6,6 +6,8 @@
  * Root attributes: format = "llmpi-checkpoint", version, n_layer, n_head,
  * n_embd, block_size, vocab_size, step, tokenizer (identity), config (the
  * run's full config as "section.key=value" lines).
+ * /state datasets (uint64): step, tokens_seen, loader_seed, loader_position,
+ * rng (4 words of the trainer's xoshiro state).
  * Saved to a temporary name, fsynced, renamed, directory fsynced.
  */
 #ifndef LLMPI_CKPT_H
@@ -41,5 +43,9 @@ int ckpt_load(const char *path, gpt_model *m, float *adam_m, float *adam_v, ckpt
 int ckpt_find_latest(const char *run_dir, char *out, size_t cap);
 /* Deletes all but the newest keep checkpoints in dir/checkpoints (keep > 0). */
 int ckpt_prune(const char *run_dir, int keep);
+/* Formats run_dir/checkpoints/step-NNNNNNNN.h5 (creates nothing). */
+int ckpt_step_path(const char *run_dir, uint64_t step, char *out, size_t cap);
+/* Counts the tensors and float parameters stored under /model (for `llmpi info`). */
+int ckpt_count_stored(const char *path, uint64_t *n_params, int *n_tensors);
 
 #endif

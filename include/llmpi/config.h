@@ -28,11 +28,17 @@ typedef struct {
 
 /* Defaults: the tiny test model. */
 void cfg_defaults(cfg_config *c);
-/* Reads an INI file over c. -1 (one line printed) on unreadable file, syntax
- * error, unknown key or bad value. */
+/* Reads an INI file over c ([model]/[train] sections, or full "section.key"
+ * names before any section, as cfg_to_string writes). -1 (one line
+ * "FILE:LINE: problem" printed, c unchanged) on unreadable file, syntax
+ * error, unknown key, key set twice or bad value. */
 int cfg_load_ini(cfg_config *c, const char *path);
 /* Applies one "section.key=value" override. */
 int cfg_set(cfg_config *c, const char *assignment);
+/* Applies "section.key=value" lines (cfg_to_string's format, e.g. the config
+ * stored in a checkpoint); '#'/';' lines and blank lines are skipped. origin
+ * names the text in errors. c is unchanged on failure. */
+int cfg_load_string(cfg_config *c, const char *text, const char *origin);
 /* Checks cross-key constraints (heads divide embd, seq_len <= block_size...). */
 int cfg_validate(const cfg_config *c);
 /* Prints the config as a two-column table (on rank 0). */

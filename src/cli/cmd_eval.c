@@ -1,4 +1,113 @@
-/* TEMPORARY placeholder: replaced by the real command. */
+/* cmd_eval.c: `llmpi eval`: mean cross-entropy of a checkpoint on a split.
+ *
+ * Window k of the split: inputs tokens[k*T .. k*T+T-1], targets
+ * tokens[k*T+1 .. k*T+T], k = 0..N-1. Under mpirun the windows are shared
+ * among the ranks and the sums reduced; the figure is the same.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+#include "llmpi/ckpt.h"
+#include "llmpi/dist.h"
+#include "llmpi/store.h"
+#include "llmpi/trainer.h"
 #include "llmpi/util.h"
-int cmd_eval(int argc, char **argv) { (void)argc; (void)argv; ll_error("eval: not built yet"); return 1; }
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: llmpi eval --checkpoint CKPT.h5 --data STORE.h5 --split val|train --windows N\n"
+            "                  [--seq T] [--batch B] [--json]\n\n"
+            "Mean cross-entropy (nats per token) over windows 0..N-1 of a split.\n"
+            "  --seq T     window length (default: the model's block_size)\n"
+            "  --batch B   windows per forward pass (default 8; does not change the result)\n"
+            "  --json      print one JSON object: loss, tokens, windows, seq, perplexity, ...\n");
+}
+
+int cmd_eval(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"checkpoint", required_argument, 0, 'c'}, {"data", required_argument, 0, 'd'},
+        {"split", required_argument, 0, 's'},      {"windows", required_argument, 0, 'w'},
+        {"seq", required_argument, 0, 'T'},        {"batch", required_argument, 0, 'b'},
+        {"json", no_argument, 0, 'j'},             {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *ckpt = NULL, *data = NULL, *split_name = NULL;
+    long windows = 0, seq = 0, batch = 8;
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': ckpt = optarg; break;
+        case 'd': data = optarg; break;
+        case 's': split_name = optarg; break;
+        case 'w': if (cli_parse_int("--windows", optarg, 1, 1L << 40, &windows) != 0) return 2; break;
+        case 'T': if (cli_parse_int("--seq", optarg, 1, 1 << 20, &seq) != 0) return 2; break;
+        case 'b': if (cli_parse_int("--batch", optarg, 1, 4096, &batch) != 0) return 2; break;
+        case 'j': json = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) { ll_error("eval: unexpected argument '%s'", argv[optind]); return 2; }
+    if (!ckpt || !data || !split_name || windows == 0) {
+        ll_error("eval: --checkpoint, --data, --split and --windows are required (see llmpi eval --help)");
+        return 2;
+    }
+    store_split split;
+    if (!strcmp(split_name, "val")) split = STORE_VAL;
+    else if (!strcmp(split_name, "train")) split = STORE_TRAIN;
+    else { ll_error("eval: --split must be 'val' or 'train', got '%s'", split_name); return 2; }
+
+    dist_world w;
+    if (dist_init(&w) != 0) return 1;
+    ll_set_threads(dist_default_threads(&w));
+
+    gpt_config mc;
+    ckpt_meta meta;
+    if (ckpt_peek(ckpt, &mc, &meta) != 0) return 1;
+    store_reader s;
+    if (store_open(&s, data) != 0) return 1;
+    int rc = 1;
+    gpt_model m;
+    memset(&m, 0, sizeof m);
+    if ((int)s.vocab_size != mc.vocab_size || strcmp(s.tokenizer, meta.tokenizer) != 0) {
+        ll_error("%s: store (vocab %u, tokenizer %s) does not match checkpoint %s (vocab %d, tokenizer %s)", data,
+                 s.vocab_size, s.tokenizer, ckpt, mc.vocab_size, meta.tokenizer);
+        goto done;
+    }
+    int T = seq > 0 ? (int)seq : mc.block_size;
+    if (T > mc.block_size) { ll_error("eval: --seq %d exceeds the model's block_size %d", T, mc.block_size); goto done; }
+    if (batch > windows) batch = windows;
+    if (gpt_create(&m, &mc) != 0 || ckpt_load(ckpt, &m, NULL, NULL, &meta) != 0 ||
+        gpt_alloc_acts(&m, (int)batch, T, 0) != 0)
+        goto done;
+    double loss_sum;
+    long n_tokens;
+    double t0 = ll_now();
+    if (trainer_eval(&m, &s, split, windows, T, (int)batch, 1, &loss_sum, &n_tokens) != 0) goto done;
+    double loss = loss_sum / (double)n_tokens, secs = ll_now() - t0;
+    if (w.rank == 0) {
+        if (json) {
+            json_t *o = json_pack("{s:f, s:I, s:I, s:i, s:s, s:f, s:I, s:s, s:s, s:f}", "loss", loss, "tokens",
+                                  (json_int_t)n_tokens, "windows", (json_int_t)windows, "seq", T, "split", split_name,
+                                  "perplexity", exp(loss), "step", (json_int_t)meta.step, "checkpoint", ckpt, "data",
+                                  data, "seconds", secs);
+            char *txt = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+            printf("%s\n", txt);
+            free(txt);
+            json_decref(o);
+        } else {
+            printf("%s split: loss %.4f (perplexity %.2f) over %ld windows x %d = %ld tokens, step %llu, %.2f s\n",
+                   split_name, loss, exp(loss), windows, T, n_tokens, (unsigned long long)meta.step, secs);
+        }
+    }
+    rc = 0;
+done:
+    gpt_free(&m);
+    store_close(&s);
+    return rc;
+}

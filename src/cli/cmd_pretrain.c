@@ -1,4 +1,72 @@
-/* TEMPORARY placeholder: replaced by the real command. */
+/* cmd_pretrain.c: `llmpi pretrain`: config + overrides -> trainer_run. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "cli.h"
+#include "llmpi/config.h"
+#include "llmpi/trainer.h"
 #include "llmpi/util.h"
-int cmd_pretrain(int argc, char **argv) { (void)argc; (void)argv; ll_error("pretrain: not built yet"); return 1; }
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: llmpi pretrain --config FILE [--set section.key=value ...] --data STORE.h5 --out RUNDIR\n"
+            "                      [--resume auto|CKPT.h5] [--stop-after N]\n\n"
+            "Trains a GPT on the train split of a token store. Works as a plain process or\n"
+            "under mpirun (each rank trains on its shard; gradients are summed over ranks).\n\n"
+            "  --config FILE     INI file (configs/*.ini)\n"
+            "  --set K=V         override one key, e.g. --set train.max_steps=100 (repeatable)\n"
+            "  --data STORE.h5   token store from `llmpi prepare`\n"
+            "  --out RUNDIR      run directory: checkpoints/, metrics.jsonl, config.ini\n"
+            "  --resume auto     continue from the newest checkpoint in RUNDIR (fresh if none)\n"
+            "  --resume CKPT     continue from a given checkpoint\n"
+            "  --stop-after N    end after step N with a checkpoint (the schedule still\n"
+            "                    follows train.max_steps)\n");
+}
+
+int cmd_pretrain(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
+        {"data", required_argument, 0, 'd'},   {"out", required_argument, 0, 'o'},
+        {"resume", required_argument, 0, 'r'}, {"stop-after", required_argument, 0, 'S'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    trainer_options t;
+    memset(&t, 0, sizeof t);
+    cfg_defaults(&t.cfg);
+    const char *sets[256];
+    int n_sets = 0, have_config = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            if (cfg_load_ini(&t.cfg, optarg) != 0) return 1;
+            have_config = 1;
+            break;
+        case 's':
+            if (n_sets == 256) { ll_error("pretrain: too many --set options"); return 2; }
+            sets[n_sets++] = optarg;
+            break;
+        case 'd': t.data_path = optarg; break;
+        case 'o': t.out_dir = optarg; break;
+        case 'r': t.resume = optarg; break;
+        case 'S': {
+            long v;
+            if (cli_parse_int("--stop-after", optarg, 1, 1L << 40, &v) != 0) return 2;
+            t.stop_after = v;
+            break;
+        }
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) { ll_error("pretrain: unexpected argument '%s'", argv[optind]); return 2; }
+    if (!have_config || !t.data_path || !t.out_dir) {
+        ll_error("pretrain: --config, --data and --out are required (see llmpi pretrain --help)");
+        return 2;
+    }
+    /* overrides apply after the file, whatever their position on the line */
+    for (int i = 0; i < n_sets; i++)
+        if (cfg_set(&t.cfg, sets[i]) != 0) return 2;
+    return trainer_run(&t) == 0 ? 0 : 1;
+}

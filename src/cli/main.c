@@ -25,6 +25,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "mean cross-entropy of a checkpoint on a store split"},
     {"sample", cmd_sample, "generate text from a checkpoint"},
     {"info", cmd_info, "describe a token store or checkpoint"},
+    {"clean", cmd_clean, "strip Project Gutenberg boilerplate and normalise books"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

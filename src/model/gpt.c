@@ -190,11 +190,14 @@ struct gpt_acts {
     size_t bytes;
 };
 
+/* Rows of logits held at once: a budget of about 64 MB, split into equal
+ * chunks (few and large: the dwte update per chunk re-reads all of dwte, and
+ * its sgemm has the chunk's rows as inner dimension). */
 static size_t logits_chunk_rows(size_t BT, int V) {
-    size_t rows = ((size_t)8 << 20) / (size_t)V;   /* about 32 MB of logits */
-    if (rows < 64) rows = 64;
-    if (rows > BT) rows = BT;
-    return rows;
+    size_t max_rows = ((size_t)16 << 20) / (size_t)V;
+    if (max_rows < 64) max_rows = 64;
+    size_t chunks = (BT + max_rows - 1) / max_rows;
+    return (BT + chunks - 1) / chunks;
 }
 
 /* Lays the arena out (buf == NULL: only counts) and returns its float count. */

@@ -63,9 +63,11 @@ double optim_grad_norm(const float *grads, size_t n, float scale) {
     return sqrt(total) * fabs((double)scale);
 }
 
-/* AdamW on one contiguous range. */
+/* AdamW on one contiguous range, in torch.optim.AdamW's operation order:
+ * p *= 1 - lr*wd;  p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps). */
 static void adamw_range(float *p, const float *g, float *m, float *v, size_t n, float lr, float wd, float b1,
-                        float b2, float bc1, float bc2, float eps, float gscale) {
+                        float b2, float step_size, float inv_sqrt_bc2, float eps, float gscale) {
+    float decay = 1.0f - lr * wd;
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
         float grad = g[i] * gscale;
@@ -73,18 +75,19 @@ static void adamw_range(float *p, const float *g, float *m, float *v, size_t n, 
         float vi = b2 * v[i] + (1.0f - b2) * grad * grad;
         m[i] = mi;
         v[i] = vi;
-        float mhat = mi / bc1, vhat = vi / bc2;
-        p[i] -= lr * (wd * p[i] + mhat / (sqrtf(vhat) + eps));
+        p[i] = p[i] * decay - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
     }
 }
 
 void optim_adamw_step(optim_adamw *o, gpt_model *model, float lr, int t, float grad_scale) {
     float bc1 = 1.0f - powf(o->beta1, (float)t);
     float bc2 = 1.0f - powf(o->beta2, (float)t);
+    float step_size = lr / bc1, inv_sqrt_bc2 = 1.0f / sqrtf(bc2);
     for (int i = 0; i < model->num_tensors; i++) {
         const gpt_tensor_info *ti = &model->tensors[i];
         size_t off = ti->offset;
         adamw_range(model->params + off, model->grads + off, o->m + off, o->v + off, ti->numel, lr,
-                    ti->decay ? o->weight_decay : 0.0f, o->beta1, o->beta2, bc1, bc2, o->eps, grad_scale);
+                    ti->decay ? o->weight_decay : 0.0f, o->beta1, o->beta2, step_size, inv_sqrt_bc2, o->eps,
+                    grad_scale);
     }
 }

@@ -1,0 +1,83 @@
+/* clean.h: Project Gutenberg cleanup, one book at a time, in memory.
+ *
+ * A book goes in as raw bytes (UTF-8 or Latin-1, CRLF or LF); what comes out
+ * is the body only (no PG header, small print, license, producer lines or
+ * leading transcriber's notes), normalised to UTF-8 NFC with LF line ends,
+ * plus a verdict (kept, or dropped and why) and what the header told us.
+ *
+ * Thread safety: a clean_ctx holds only compiled, read-only rules; after
+ * clean_ctx_new() it may be shared by any number of threads calling
+ * clean_book() at once. There is no global state.
+ *
+ * Duplicates are a property of a collection, not of a book: clean_book()
+ * fills body_hash and the caller decides which of two equal bodies to keep
+ * (llmpi clean keeps the first in input order).
+ */
+#ifndef LLMPI_CLEAN_H
+#define LLMPI_CLEAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    CLEAN_KEPT = 0,
+    CLEAN_DROP_EMPTY,       /* no bytes, or only whitespace */
+    CLEAN_DROP_BINARY,      /* NUL or other control bytes: not a text file */
+    CLEAN_DROP_NO_BODY,     /* no START marker / small print, or nothing between the markers */
+    CLEAN_DROP_LICENSE,     /* license or marker text left inside the body: refuse to guess */
+    CLEAN_DROP_LANGUAGE,    /* Language: header names something other than English */
+    CLEAN_DROP_DUPLICATE,   /* set by the caller: same body_hash as an earlier book */
+    CLEAN_VERDICT_COUNT
+} clean_verdict;
+
+typedef enum {
+    CLEAN_HEADER_NONE = 0,
+    CLEAN_HEADER_MODERN,    /* *** START OF THE/THIS PROJECT GUTENBERG EBOOK ... *** */
+    CLEAN_HEADER_LEGACY     /* old "Etext" with the small print and no START marker */
+} clean_header_kind;
+
+typedef struct {
+    int unwrap_prose;       /* join hard-wrapped prose paragraphs (default 1) */
+    int keep_all_languages; /* 0: drop books whose Language: is not English (default 0) */
+} clean_options;
+
+typedef struct clean_ctx clean_ctx;
+
+typedef struct {
+    clean_verdict verdict;
+    char reason[192];             /* one sentence when dropped, "" when kept */
+    char title[256];              /* from "Title:" in the header, "" when unknown */
+    char language[64];            /* from "Language:", "" when the header has none */
+    clean_header_kind header;
+    int latin1;                   /* 1: input was not valid UTF-8 and was read as Latin-1 */
+    size_t bytes_in;              /* raw input size */
+    size_t bytes_out;             /* == text_len (0 when dropped) */
+    char *text;                   /* malloc'ed cleaned body, NUL-terminated; NULL when dropped */
+    size_t text_len;
+    uint64_t body_hash;           /* clean_body_hash(text, text_len); 0 when dropped */
+} clean_result;
+
+/* Fills o with the defaults (unwrap prose, keep English and unknown). */
+void clean_options_default(clean_options *o);
+
+/* Compiles the rules. Returns NULL after one error line (PCRE2 failure or
+ * out of memory). opts may be NULL for the defaults. */
+clean_ctx *clean_ctx_new(const clean_options *opts);
+void clean_ctx_free(clean_ctx *ctx);
+
+/* Cleans one book of n bytes at data (need not be NUL-terminated).
+ * Returns 0 with *out filled, whether the book was kept or dropped (see
+ * out->verdict / out->reason); -1 only when memory ran out (one error line).
+ * The caller owns out->text: release with clean_result_free(). */
+int clean_book(const clean_ctx *ctx, const char *data, size_t n, clean_result *out);
+
+/* Releases out->text and zeroes the result. Safe on a zeroed result. */
+void clean_result_free(clean_result *out);
+
+/* 64-bit identity of a cleaned body for duplicate detection (FNV-1a, never 0). */
+uint64_t clean_body_hash(const char *text, size_t n);
+
+/* Stable lower-case name of a verdict ("kept", "no_body", ...). */
+const char *clean_verdict_name(clean_verdict v);
+
+#endif

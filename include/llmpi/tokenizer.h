@@ -1,0 +1,122 @@
+/* tokenizer.h: byte-level BPE, trained from raw text, saved as a Hugging Face
+ * `tokenizer.json`.
+ *
+ * Ids: 0..255 are the raw bytes; 256 + i is merge i (merges are applied in id
+ * order); the special tokens follow the last merge, in the order
+ * <|endoftext|>, <|system|>, <|user|>, <|assistant|>, <|end|>, then any extra
+ * ones. vocab_size = 256 + merges + specials.
+ *
+ * Pre-tokenization: a PCRE2 regex (UTF + UCP, JIT) splits text into chunks
+ * (matches and the gaps between them, as HF's Split "Isolated"); each byte
+ * that is not part of well-formed UTF-8 is a chunk of its own. Merges never
+ * cross a chunk.
+ *
+ * Identity: "bpe<vocab>-<16 hex>", an FNV-1a hash of the canonical content
+ * (pattern, merges, specials). It names the tokenizer in stores and
+ * checkpoints; loading recomputes it and refuses a file whose stored identity
+ * differs (a damaged or hand-edited file).
+ *
+ * Threads: a loaded tokenizer is immutable except for an internal pool of
+ * encoder scratch states (mutex-protected), so tok_encode/tok_decode may be
+ * called concurrently on one tokenizer from any number of threads.
+ */
+#ifndef LLMPI_TOKENIZER_H
+#define LLMPI_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TOK_FORMAT "llmpi-bpe"
+#define TOK_VERSION 1
+#define TOK_IDENTITY_MAX 64
+#define TOK_MAX_SPECIALS 64
+#define TOK_MAX_VOCAB (1 << 24)
+
+/* The GPT-4 (cl100k) split pattern. */
+#define TOK_DEFAULT_PATTERN                                                              \
+    "'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]++" \
+    "[\\r\\n]*|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+"
+
+/* The specials every tokenizer has, in id order. */
+#define TOK_EOT "<|endoftext|>"
+#define TOK_SYSTEM "<|system|>"
+#define TOK_USER "<|user|>"
+#define TOK_ASSISTANT "<|assistant|>"
+#define TOK_END "<|end|>"
+
+typedef struct tokenizer tokenizer;
+
+/* A growable array of ids; encode appends to it. Zero-initialise to start. */
+typedef struct {
+    int32_t *ids;
+    size_t n, cap;
+} tok_ids;
+
+/* A growable byte buffer; decode appends to it (always NUL-terminated). */
+typedef struct {
+    char *data;
+    size_t n, cap;
+} tok_bytes;
+
+void tok_ids_free(tok_ids *v);
+void tok_bytes_free(tok_bytes *b);
+
+typedef struct {
+    int vocab_size;             /* target: 256 + merges + specials */
+    const char *pattern;        /* NULL: TOK_DEFAULT_PATTERN */
+    int64_t min_frequency;      /* stop when the best pair count is below (default 2) */
+    int max_token_bytes;        /* 0: unlimited; else skip pairs whose token would be longer */
+    const char *const *extra_specials; /* appended after the built-in five */
+    int n_extra_specials;
+    int threads;                /* chunk counting threads; <= 0: all cores available */
+    int progress;               /* print progress lines on long inputs */
+    size_t block_bytes;         /* parallel split granularity; 0: 1 MiB (tests use small) */
+} tok_train_options;
+
+/* Fills the defaults (vocab_size 0 must still be set by the caller). */
+void tok_train_options_default(tok_train_options *o);
+
+/* Trains on files and folders (recursively, every *.txt, in sorted order).
+ * NULL with one error line on any problem (unreadable path, no text, a vocab
+ * too small for 256 + specials, a bad pattern). */
+tokenizer *tok_train_paths(const char *const *paths, int n_paths, const tok_train_options *o);
+
+/* Trains on in-memory texts (each one a separate document: chunks never span
+ * two texts). */
+tokenizer *tok_train_texts(const char *const *texts, const size_t *lens, int n_texts,
+                           const tok_train_options *o);
+
+/* Writes `tokenizer.json` atomically (temporary name, fsync, rename). */
+int tok_save(const tokenizer *t, const char *path);
+
+/* Loads and validates a file written by tok_save; `path` may also be the
+ * directory holding tokenizer.json. NULL with one error line otherwise. */
+tokenizer *tok_load(const char *path);
+
+void tok_free(tokenizer *t);
+
+/* Appends the ids of bytes[0..n) to out. With allow_special, the exact
+ * strings of the special tokens become their ids; without, they are plain
+ * text. Any byte string is accepted. Thread-safe. */
+int tok_encode(const tokenizer *t, const void *bytes, size_t n, int allow_special, tok_ids *out);
+
+/* Appends the bytes of ids[0..n) to out; -1 on an id outside the vocabulary. */
+int tok_decode(const tokenizer *t, const int32_t *ids, size_t n, tok_bytes *out);
+
+/* The bytes of one token (not NUL-terminated), NULL for an invalid id. */
+const char *tok_token_bytes(const tokenizer *t, int32_t id, size_t *len);
+
+int tok_vocab_size(const tokenizer *t);
+int tok_n_merges(const tokenizer *t);
+/* The two ids merged into id (>= 256 and < 256 + merges); -1 otherwise. */
+int tok_merge_pair(const tokenizer *t, int32_t id, int32_t *left, int32_t *right);
+int32_t tok_eot_id(const tokenizer *t);
+int tok_n_specials(const tokenizer *t);
+/* Special i (0-based) as a NUL-terminated string, its id in *id. */
+const char *tok_special(const tokenizer *t, int i, int32_t *id);
+/* The id of a special token by its string, -1 if it is not one. */
+int32_t tok_special_id(const tokenizer *t, const char *name);
+const char *tok_pattern(const tokenizer *t);
+const char *tok_identity(const tokenizer *t);
+
+#endif

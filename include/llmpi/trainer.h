@@ -1,0 +1,34 @@
+/* trainer.h: the pretraining loop and evaluation.
+ *
+ * The trainer owns a run directory: RUNDIR/checkpoints/step-NNNNNNNN.h5,
+ * RUNDIR/metrics.jsonl (one JSON object per logged step or evaluation) and
+ * RUNDIR/config.ini (the resolved config). Every rank runs the loop; rank 0
+ * logs and writes files.
+ */
+#ifndef LLMPI_TRAINER_H
+#define LLMPI_TRAINER_H
+
+#include "llmpi/config.h"
+#include "llmpi/gpt.h"
+#include "llmpi/store.h"
+
+typedef struct {
+    cfg_config cfg;
+    const char *data_path;
+    const char *out_dir;
+    const char *resume;      /* NULL, "auto" or a checkpoint path */
+    long stop_after;         /* end after this step with a checkpoint (0: run to max_steps) */
+} trainer_options;
+
+/* Runs (or resumes) pretraining. 0 on success, -1 (one line printed). */
+int trainer_run(const trainer_options *opt);
+
+/* Mean cross-entropy over windows k = 0..n_windows-1 of a split, window k
+ * being inputs tokens[k*T .. k*T+T-1] and targets tokens[k*T+1 .. k*T+T].
+ * Windows are evaluated batch_size at a time; this rank takes windows
+ * k = rank, rank + nranks, ...; sums are reduced over MPI_COMM_WORLD when
+ * reduce is set. The model's activation arena must hold batch_size x T. */
+int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_windows, int T, int batch_size,
+                 int reduce, double *loss_sum, long *n_tokens);
+
+#endif

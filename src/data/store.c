@@ -1,0 +1,645 @@
+/* store.c: the HDF5 token store (layout and rules in include/llmpi/store.h).
+ *
+ * Invariants the reader enforces before anyone touches the data:
+ *   - root attribute format == STORE_FORMAT, version == STORE_VERSION;
+ *   - 0 < vocab_size <= INT32_MAX (ids are int32 in memory), eot_id < vocab_size;
+ *   - /<split>/tokens is 1-D unsigned, 2 bytes when vocab_size <= 65536 else 4,
+ *     with exactly n_tokens_<split> elements;
+ *   - /<split>/doc_offsets is 1-D unsigned 8-byte with n_docs_<split> elements,
+ *     starts at 0, strictly increasing, every offset < n_tokens (no empty
+ *     document; a split has no documents iff it has no tokens).
+ * Token values are checked against vocab_size on every store_read, so a
+ * corrupt id can never reach an embedding lookup.
+ *
+ * The writer buffers one chunk per split and writes whole chunks, so every
+ * chunk is written once. Datasets are created at the first flush: a store that
+ * never fills a chunk gets chunks sized to its data instead of 1M elements.
+ * Output goes to "<out>.tmp.<pid>" and is renamed into place only when
+ * complete. Objects are created without modification times, so the same
+ * input gives a byte-identical file.
+ */
+#include "llmpi/store.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "llmpi/util.h"
+
+#define STORE_TOKEN_CHUNK ((size_t)1 << 20)   /* elements per tokens chunk */
+#define STORE_OFFSET_CHUNK ((size_t)1 << 16)  /* elements per doc_offsets chunk */
+/* Training reads random windows of a few KB: caching a whole 2-4 MB chunk for
+ * each would read ~1000x more than needed. A cache smaller than one full
+ * chunk makes HDF5 read only the selected bytes of uncompressed chunks. */
+#define STORE_CHUNK_CACHE_BYTES ((size_t)1 << 20)
+#define STORE_CHUNK_CACHE_SLOTS 521
+#define STORE_VALIDATE_BLOCK ((size_t)1 << 16) /* offsets checked per read at open */
+
+static const char *const split_name[2] = {"train", "val"};
+
+void store_quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* ---- attribute helpers ---- */
+
+/* Writes a scalar fixed-length NUL-terminated string attribute; 0 / -1. */
+int store_attr_write_str(int64_t loc, const char *name, const char *value, const char *path) {
+    hid_t type = H5Tcopy(H5T_C_S1);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = -1;
+    int rc = -1;
+    if (type < 0 || space < 0) goto done;
+    if (H5Tset_size(type, strlen(value) + 1) < 0 || H5Tset_strpad(type, H5T_STR_NULLTERM) < 0)
+        goto done;
+    attr = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (attr < 0 || H5Awrite(attr, type, value) < 0) goto done;
+    rc = 0;
+done:
+    if (rc != 0) ll_error("%s: attribute %s: cannot write", path, name);
+    if (attr >= 0) H5Aclose(attr);
+    if (space >= 0) H5Sclose(space);
+    if (type >= 0) H5Tclose(type);
+    return rc;
+}
+
+/* Writes a scalar little-endian uint64 attribute; 0 / -1. */
+int store_attr_write_u64(int64_t loc, const char *name, uint64_t value, const char *path) {
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = space < 0 ? -1 : H5Acreate2(loc, name, H5T_STD_U64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = (attr >= 0 && H5Awrite(attr, H5T_NATIVE_UINT64, &value) >= 0) ? 0 : -1;
+    if (rc != 0) ll_error("%s: attribute %s: cannot write", path, name);
+    if (attr >= 0) H5Aclose(attr);
+    if (space >= 0) H5Sclose(space);
+    return rc;
+}
+
+/* Opens attribute name on loc, requiring one element. Returns the attribute
+ * id, 0 if absent and absent_ok, or -1 (one line printed). */
+static hid_t open_single_attr(hid_t loc, const char *name, const char *path, int absent_ok) {
+    htri_t exists = H5Aexists(loc, name);
+    if (exists < 0) { ll_error("%s: attribute %s: cannot query", path, name); return -1; }
+    if (!exists) {
+        if (absent_ok) return 0;
+        ll_error("%s: attribute %s: missing", path, name);
+        return -1;
+    }
+    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
+    if (attr < 0) { ll_error("%s: attribute %s: cannot open", path, name); return -1; }
+    hid_t space = H5Aget_space(attr);
+    hssize_t npoints = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+    if (space >= 0) H5Sclose(space);
+    if (npoints != 1) {
+        ll_error("%s: attribute %s: expected a single value, found %lld", path, name, (long long)npoints);
+        H5Aclose(attr);
+        return -1;
+    }
+    return attr;
+}
+
+/* Reads a string attribute into out (cap bytes, NUL-terminated). With exists
+ * non-NULL an absent attribute is not an error (*exists = 0). 0 / -1. */
+int store_attr_read_str(int64_t loc, const char *name, char *out, size_t cap, const char *path,
+                        int *exists) {
+    if (exists) *exists = 0;
+    hid_t attr = open_single_attr(loc, name, path, exists != NULL);
+    if (attr < 0) return -1;
+    if (attr == 0) { if (cap) out[0] = '\0'; return 0; }
+    int rc = -1;
+    hid_t ftype = H5Aget_type(attr), mtype = -1;
+    if (ftype < 0 || H5Tget_class(ftype) != H5T_STRING) {
+        ll_error("%s: attribute %s: expected a string", path, name);
+        goto done;
+    }
+    mtype = H5Tcopy(H5T_C_S1);
+    if (mtype < 0) goto io_error;
+    if (H5Tis_variable_str(ftype) > 0) {
+        char *s = NULL;
+        if (H5Tset_size(mtype, H5T_VARIABLE) < 0 || H5Aread(attr, mtype, &s) < 0) goto io_error;
+        size_t len = s ? strlen(s) : 0;
+        if (len >= cap) {
+            ll_error("%s: attribute %s: %zu bytes, longer than the %zu allowed", path, name, len, cap - 1);
+            H5free_memory(s);
+            goto done;
+        }
+        memcpy(out, s ? s : "", len + 1);
+        H5free_memory(s);
+    } else {
+        size_t size = H5Tget_size(ftype);
+        if (size == 0 || size > (size_t)1 << 20) {
+            ll_error("%s: attribute %s: implausible string size %zu", path, name, size);
+            goto done;
+        }
+        /* One byte more than stored so HDF5 always NUL-terminates, whatever
+         * the stored padding. */
+        char *buf = ll_malloc(size + 1);
+        if (!buf) goto done;
+        if (H5Tset_size(mtype, size + 1) < 0 || H5Tset_strpad(mtype, H5T_STR_NULLTERM) < 0 ||
+            H5Aread(attr, mtype, buf) < 0) {
+            free(buf);
+            goto io_error;
+        }
+        buf[size] = '\0';
+        size_t len = strlen(buf);
+        if (len >= cap) {
+            ll_error("%s: attribute %s: %zu bytes, longer than the %zu allowed", path, name, len, cap - 1);
+            free(buf);
+            goto done;
+        }
+        memcpy(out, buf, len + 1);
+        free(buf);
+    }
+    if (exists) *exists = 1;
+    rc = 0;
+    goto done;
+io_error:
+    ll_error("%s: attribute %s: cannot read", path, name);
+done:
+    if (mtype >= 0) H5Tclose(mtype);
+    if (ftype >= 0) H5Tclose(ftype);
+    H5Aclose(attr);
+    return rc;
+}
+
+/* Reads an integer attribute (any width/sign; negative refused). 0 / -1. */
+int store_attr_read_u64(int64_t loc, const char *name, uint64_t *out, const char *path) {
+    hid_t attr = open_single_attr(loc, name, path, 0);
+    if (attr < 0) return -1;
+    int rc = -1;
+    hid_t ftype = H5Aget_type(attr);
+    if (ftype < 0 || H5Tget_class(ftype) != H5T_INTEGER) {
+        ll_error("%s: attribute %s: expected an integer", path, name);
+    } else if (H5Tget_sign(ftype) == H5T_SGN_2) {
+        int64_t v = 0;
+        if (H5Aread(attr, H5T_NATIVE_INT64, &v) < 0) ll_error("%s: attribute %s: cannot read", path, name);
+        else if (v < 0) ll_error("%s: attribute %s: negative value %lld", path, name, (long long)v);
+        else { *out = (uint64_t)v; rc = 0; }
+    } else {
+        if (H5Aread(attr, H5T_NATIVE_UINT64, out) < 0) ll_error("%s: attribute %s: cannot read", path, name);
+        else rc = 0;
+    }
+    if (ftype >= 0) H5Tclose(ftype);
+    H5Aclose(attr);
+    return rc;
+}
+
+/* Creates a group without modification times (they would make two runs
+ * on the same input differ byte-wise). Returns the id or -1 (no line printed). */
+int64_t store_create_group(int64_t loc, const char *name) {
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    if (gcpl < 0) return -1;
+    hid_t g = H5Pset_obj_track_times(gcpl, 0) < 0 ? -1 : H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    H5Pclose(gcpl);
+    return g;
+}
+
+/* ---- reader ---- */
+
+/* Opens /<split>/<what>, checks it is 1-D unsigned integer of elem_size
+ * bytes with `expected` elements. Returns the dataset id or -1. */
+static hid_t open_checked_dataset(const store_reader *s, const char *split, const char *what,
+                                  size_t elem_size, uint64_t expected, hid_t dapl) {
+    char name[64];
+    snprintf(name, sizeof name, "/%s/%s", split, what);
+    htri_t group_ok = H5Lexists(s->file, split, H5P_DEFAULT);
+    htri_t ok = group_ok > 0 ? H5Lexists(s->file, name, H5P_DEFAULT) : group_ok;
+    if (ok <= 0) { ll_error("%s: %s: missing dataset", s->path, name); return -1; }
+    hid_t d = H5Dopen2(s->file, name, dapl);
+    if (d < 0) { ll_error("%s: %s: cannot open dataset", s->path, name); return -1; }
+    hid_t type = H5Dget_type(d);
+    hid_t space = H5Dget_space(d);
+    const char *problem = NULL;
+    char detail[160] = "";
+    if (type < 0 || space < 0) problem = "cannot read type or shape";
+    else if (H5Tget_class(type) != H5T_INTEGER || H5Tget_sign(type) != H5T_SGN_NONE ||
+             H5Tget_size(type) != elem_size) {
+        snprintf(detail, sizeof detail, "expected %zu-byte unsigned integers, found class %d size %zu",
+                 elem_size, (int)H5Tget_class(type), H5Tget_size(type));
+        problem = detail;
+    } else if (H5Sget_simple_extent_ndims(space) != 1) {
+        snprintf(detail, sizeof detail, "expected rank 1, found rank %d", H5Sget_simple_extent_ndims(space));
+        problem = detail;
+    } else {
+        hsize_t dim = 0;
+        H5Sget_simple_extent_dims(space, &dim, NULL);
+        if (dim != expected) {
+            snprintf(detail, sizeof detail, "%llu elements but the root attributes say %llu",
+                     (unsigned long long)dim, (unsigned long long)expected);
+            problem = detail;
+        }
+    }
+    if (type >= 0) H5Tclose(type);
+    if (space >= 0) H5Sclose(space);
+    if (problem) {
+        ll_error("%s: %s: %s", s->path, name, problem);
+        H5Dclose(d);
+        return -1;
+    }
+    return d;
+}
+
+/* Checks doc_offsets of one split: first 0, strictly increasing, < n_tokens.
+ * Reads in blocks so memory stays bounded for any corpus. 0 / -1. */
+static int validate_offsets(store_reader *s, store_split split) {
+    const store_split_info *si = &s->split[split];
+    if ((si->n_docs == 0) != (si->n_tokens == 0)) {
+        ll_error("%s: /%s: %llu documents but %llu tokens", s->path, split_name[split],
+                 (unsigned long long)si->n_docs, (unsigned long long)si->n_tokens);
+        return -1;
+    }
+    uint64_t *block = ll_malloc(STORE_VALIDATE_BLOCK * sizeof *block);
+    if (!block) return -1;
+    uint64_t prev = 0;
+    int rc = 0;
+    for (uint64_t start = 0; start < si->n_docs && rc == 0; start += STORE_VALIDATE_BLOCK) {
+        size_t n = (size_t)(si->n_docs - start < STORE_VALIDATE_BLOCK ? si->n_docs - start : STORE_VALIDATE_BLOCK);
+        if (store_read_offsets(s, split, start, n, block) != 0) { rc = -1; break; }
+        for (size_t i = 0; i < n; i++) {
+            uint64_t k = start + i, off = block[i];
+            const char *problem = NULL;
+            if (k == 0 && off != 0) problem = "first document does not start at 0";
+            else if (k > 0 && off <= prev) problem = "offsets not strictly increasing";
+            else if (off >= si->n_tokens) problem = "offset beyond the tokens";
+            if (problem) {
+                ll_error("%s: /%s/doc_offsets[%llu] = %llu: %s (n_tokens %llu)", s->path, split_name[split],
+                         (unsigned long long)k, (unsigned long long)off, problem,
+                         (unsigned long long)si->n_tokens);
+                rc = -1;
+                break;
+            }
+            prev = off;
+        }
+    }
+    free(block);
+    return rc;
+}
+
+/* Opens and validates the store at path (see the invariants above). On -1
+ * nothing stays open. */
+int store_open(store_reader *s, const char *path) {
+    memset(s, 0, sizeof *s);
+    s->file = -1;
+    for (int i = 0; i < 2; i++) s->split[i].tokens_dset = s->split[i].offsets_dset = -1;
+    if (snprintf(s->path, sizeof s->path, "%s", path) >= (int)sizeof s->path) {
+        ll_error("%s: path too long", path);
+        return -1;
+    }
+    if (access(path, R_OK) != 0) { ll_error("%s: cannot read: %s", path, strerror(errno)); return -1; }
+    htri_t is_h5 = H5Fis_hdf5(path);
+    if (is_h5 <= 0) { ll_error("%s: not an HDF5 file (or truncated)", path); return -1; }
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    s->file = H5Fopen(path, H5F_ACC_RDONLY, fapl >= 0 ? fapl : H5P_DEFAULT);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (s->file < 0) { ll_error("%s: cannot open as HDF5 (truncated or damaged?)", path); return -1; }
+
+    char format[64];
+    uint64_t version = 0, vocab = 0, eot = 0, counts[4] = {0};
+    static const char *const count_names[4] = {"n_docs_train", "n_docs_val", "n_tokens_train", "n_tokens_val"};
+    if (store_attr_read_str(s->file, "format", format, sizeof format, path, NULL) != 0) goto fail;
+    if (strcmp(format, STORE_FORMAT) != 0) {
+        ll_error("%s: format '%s' is not a token store (expected '%s')", path, format, STORE_FORMAT);
+        goto fail;
+    }
+    if (store_attr_read_u64(s->file, "version", &version, path) != 0) goto fail;
+    if (version != STORE_VERSION) {
+        ll_error("%s: token store version %llu, this build reads version %d", path,
+                 (unsigned long long)version, STORE_VERSION);
+        goto fail;
+    }
+    s->version = (int)version;
+    if (store_attr_read_u64(s->file, "vocab_size", &vocab, path) != 0 ||
+        store_attr_read_u64(s->file, "eot_id", &eot, path) != 0)
+        goto fail;
+    if (vocab == 0 || vocab > INT32_MAX) {
+        ll_error("%s: vocab_size %llu out of range [1, %d]", path, (unsigned long long)vocab, INT32_MAX);
+        goto fail;
+    }
+    if (eot >= vocab) {
+        ll_error("%s: eot_id %llu not below vocab_size %llu", path, (unsigned long long)eot,
+                 (unsigned long long)vocab);
+        goto fail;
+    }
+    s->vocab_size = (uint32_t)vocab;
+    s->eot_id = (uint32_t)eot;
+    if (store_attr_read_str(s->file, "tokenizer", s->tokenizer, sizeof s->tokenizer, path, NULL) != 0) goto fail;
+    for (int i = 0; i < 4; i++)
+        if (store_attr_read_u64(s->file, count_names[i], &counts[i], path) != 0) goto fail;
+
+    size_t token_bytes = vocab <= 65536 ? 2 : 4;
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    if (dapl < 0 || H5Pset_chunk_cache(dapl, STORE_CHUNK_CACHE_SLOTS, STORE_CHUNK_CACHE_BYTES, 0.75) < 0) {
+        ll_error("%s: cannot set up the chunk cache", path);
+        if (dapl >= 0) H5Pclose(dapl);
+        goto fail;
+    }
+    int ok = 1;
+    for (int sp = 0; sp < 2 && ok; sp++) {
+        store_split_info *si = &s->split[sp];
+        si->n_docs = counts[sp];
+        si->n_tokens = counts[2 + sp];
+        si->tokens_dset = open_checked_dataset(s, split_name[sp], "tokens", token_bytes, si->n_tokens, dapl);
+        if (si->tokens_dset < 0) { ok = 0; break; }
+        si->offsets_dset = open_checked_dataset(s, split_name[sp], "doc_offsets", 8, si->n_docs, H5P_DEFAULT);
+        if (si->offsets_dset < 0) { ok = 0; break; }
+    }
+    H5Pclose(dapl);
+    if (!ok) goto fail;
+    if (validate_offsets(s, STORE_TRAIN) != 0 || validate_offsets(s, STORE_VAL) != 0) goto fail;
+    return 0;
+fail:
+    store_close(s);
+    return -1;
+}
+
+/* Closes whatever store_open left open; safe on a failed or closed reader. */
+void store_close(store_reader *s) {
+    for (int i = 0; i < 2; i++) {
+        if (s->split[i].tokens_dset > 0) H5Dclose(s->split[i].tokens_dset);
+        if (s->split[i].offsets_dset > 0) H5Dclose(s->split[i].offsets_dset);
+        s->split[i].tokens_dset = s->split[i].offsets_dset = -1;
+    }
+    if (s->file > 0) H5Fclose(s->file);
+    s->file = -1;
+}
+
+/* Reads elements [start, start+n) of a 1-D dataset with n_elems elements
+ * into out, converted to mem_type. 0 / -1. */
+static int read_range(const store_reader *s, hid_t dset, const char *what, uint64_t n_elems,
+                      uint64_t start, size_t n, hid_t mem_type, void *out) {
+    if (dset <= 0) { ll_error("%s: %s: store not open", s->path, what); return -1; }
+    if (start > n_elems || n > n_elems - start) {
+        ll_error("%s: %s: read [%llu, +%zu) beyond %llu elements", s->path, what,
+                 (unsigned long long)start, n, (unsigned long long)n_elems);
+        return -1;
+    }
+    if (n == 0) return 0;
+    hid_t fspace = H5Dget_space(dset);
+    hsize_t off = start, count = n;
+    hid_t mspace = H5Screate_simple(1, &count, NULL);
+    int rc = -1;
+    if (fspace >= 0 && mspace >= 0 &&
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &off, NULL, &count, NULL) >= 0 &&
+        H5Dread(dset, mem_type, mspace, fspace, H5P_DEFAULT, out) >= 0)
+        rc = 0;
+    else
+        ll_error("%s: %s: read of [%llu, +%zu) failed", s->path, what, (unsigned long long)start, n);
+    if (mspace >= 0) H5Sclose(mspace);
+    if (fspace >= 0) H5Sclose(fspace);
+    return rc;
+}
+
+/* Reads tokens [start, start+n) of a split as int32 and checks every id is
+ * below vocab_size. 0 / -1. */
+int store_read(store_reader *s, store_split split, uint64_t start, size_t n, int32_t *out) {
+    if (split != STORE_TRAIN && split != STORE_VAL) { ll_error("%s: store_read: bad split %d", s->path, (int)split); return -1; }
+    const store_split_info *si = &s->split[split];
+    char what[32];
+    snprintf(what, sizeof what, "/%s/tokens", split_name[split]);
+    if (read_range(s, si->tokens_dset, what, si->n_tokens, start, n, H5T_NATIVE_INT32, out) != 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        /* HDF5 clips uint32 values above INT32_MAX to INT32_MAX, which is
+         * never below vocab_size <= INT32_MAX: the check below catches it. */
+        if (out[i] < 0 || (uint32_t)out[i] >= s->vocab_size) {
+            ll_error("%s: %s[%llu] = %d: not below vocab_size %u", s->path, what,
+                     (unsigned long long)(start + i), out[i], s->vocab_size);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Reads document offsets [start, start+n) of a split. 0 / -1. */
+int store_read_offsets(store_reader *s, store_split split, uint64_t start, size_t n, uint64_t *out) {
+    if (split != STORE_TRAIN && split != STORE_VAL) { ll_error("%s: store_read_offsets: bad split %d", s->path, (int)split); return -1; }
+    const store_split_info *si = &s->split[split];
+    char what[32];
+    snprintf(what, sizeof what, "/%s/doc_offsets", split_name[split]);
+    return read_range(s, si->offsets_dset, what, si->n_docs, start, n, H5T_NATIVE_UINT64, out);
+}
+
+/* ---- writer ---- */
+
+typedef struct {
+    hid_t group, tokens, offsets;   /* tokens/offsets created at first flush (-1 before) */
+    void *tok_buf;                  /* STORE_TOKEN_CHUNK elements of the file's token width */
+    size_t tok_count;               /* buffered tokens */
+    uint64_t tok_flushed;           /* tokens already in the dataset */
+    uint64_t *off_buf;              /* STORE_OFFSET_CHUNK offsets */
+    size_t off_count;
+    uint64_t off_flushed;
+} writer_split;
+
+struct store_writer {
+    char path[1024], tmp[1100];
+    hid_t file;
+    uint32_t vocab_size, eot_id;
+    char tokenizer[STORE_TOKENIZER_MAX];
+    size_t token_bytes;
+    hid_t token_file_type, token_mem_type;
+    writer_split split[2];
+};
+
+/* Frees the writer's memory and HDF5 handles (the file is left on disk). */
+static void writer_release(store_writer *w) {
+    for (int i = 0; i < 2; i++) {
+        writer_split *ws = &w->split[i];
+        if (ws->tokens >= 0) H5Dclose(ws->tokens);
+        if (ws->offsets >= 0) H5Dclose(ws->offsets);
+        if (ws->group >= 0) H5Gclose(ws->group);
+        free(ws->tok_buf);
+        free(ws->off_buf);
+    }
+    if (w->file >= 0) H5Fclose(w->file);
+    free(w);
+}
+
+/* Creates the temporary file, the split groups and the buffers. NULL (one
+ * line printed) on a bad argument or an unwritable location. */
+store_writer *store_writer_create(const char *path, uint32_t vocab_size, uint32_t eot_id,
+                                  const char *tokenizer_identity) {
+    if (vocab_size == 0 || vocab_size > INT32_MAX || eot_id >= vocab_size) {
+        ll_error("%s: store_writer_create: vocab_size %u / eot_id %u invalid", path, vocab_size, eot_id);
+        return NULL;
+    }
+    if (!tokenizer_identity || strlen(tokenizer_identity) >= STORE_TOKENIZER_MAX) {
+        ll_error("%s: store_writer_create: tokenizer identity missing or longer than %d bytes", path,
+                 STORE_TOKENIZER_MAX - 1);
+        return NULL;
+    }
+    store_writer *w = ll_calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->file = -1;
+    for (int i = 0; i < 2; i++) w->split[i].group = w->split[i].tokens = w->split[i].offsets = -1;
+    if (snprintf(w->path, sizeof w->path, "%s", path) >= (int)sizeof w->path ||
+        ll_tmp_path(w->tmp, sizeof w->tmp, path) != 0) {
+        if (strlen(path) >= sizeof w->path) ll_error("%s: path too long", path);
+        free(w);
+        return NULL;
+    }
+    w->vocab_size = vocab_size;
+    w->eot_id = eot_id;
+    snprintf(w->tokenizer, sizeof w->tokenizer, "%s", tokenizer_identity);
+    w->token_bytes = vocab_size <= 65536 ? 2 : 4;
+    w->token_file_type = w->token_bytes == 2 ? H5T_STD_U16LE : H5T_STD_U32LE;
+    w->token_mem_type = w->token_bytes == 2 ? H5T_NATIVE_UINT16 : H5T_NATIVE_UINT32;
+
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl >= 0 ? fapl : H5P_DEFAULT);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (w->file < 0) {
+        ll_error("%s: cannot create %s (does the folder exist and is it writable?)", path, w->tmp);
+        free(w);
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        writer_split *ws = &w->split[i];
+        ws->group = store_create_group(w->file, split_name[i]);
+        ws->tok_buf = ll_malloc(STORE_TOKEN_CHUNK * w->token_bytes);
+        ws->off_buf = ll_malloc(STORE_OFFSET_CHUNK * sizeof *ws->off_buf);
+        if (ws->group < 0 || !ws->tok_buf || !ws->off_buf) {
+            if (ws->group < 0) ll_error("%s: cannot create group /%s", w->tmp, split_name[i]);
+            store_writer_abort(w);
+            return NULL;
+        }
+    }
+    return w;
+}
+
+/* Appends count buffered elements to an extendible 1-D dataset (created on
+ * first use with chunks of `chunk` elements, or of `count` when this is the
+ * final and only flush). 0 / -1. */
+static int flush_buffer(store_writer *w, hid_t group, hid_t *dset, const char *name, hid_t file_type,
+                        hid_t mem_type, const void *buf, size_t count, uint64_t *flushed,
+                        size_t chunk, int final) {
+    if (*dset < 0) {
+        hsize_t dim = 0, maxdim = H5S_UNLIMITED;
+        hsize_t chunk_dim = (final && *flushed == 0) ? (count > 0 ? count : 1) : chunk;
+        hid_t space = H5Screate_simple(1, &dim, &maxdim);
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        if (space >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 1, &chunk_dim) >= 0 &&
+            H5Pset_obj_track_times(dcpl, 0) >= 0)
+            *dset = H5Dcreate2(group, name, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        if (dcpl >= 0) H5Pclose(dcpl);
+        if (space >= 0) H5Sclose(space);
+        if (*dset < 0) { ll_error("%s: cannot create dataset %s", w->tmp, name); return -1; }
+    }
+    if (count == 0) return 0;
+    hsize_t start = *flushed, n = count, total = *flushed + count;
+    if (H5Dset_extent(*dset, &total) < 0) { ll_error("%s: cannot extend %s", w->tmp, name); return -1; }
+    hid_t fspace = H5Dget_space(*dset);
+    hid_t mspace = H5Screate_simple(1, &n, NULL);
+    int rc = -1;
+    if (fspace >= 0 && mspace >= 0 &&
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &n, NULL) >= 0 &&
+        H5Dwrite(*dset, mem_type, mspace, fspace, H5P_DEFAULT, buf) >= 0)
+        rc = 0;
+    else
+        ll_error("%s: write to %s failed (disk full?)", w->tmp, name);
+    if (mspace >= 0) H5Sclose(mspace);
+    if (fspace >= 0) H5Sclose(fspace);
+    if (rc == 0) *flushed = total;
+    return rc;
+}
+
+static int flush_tokens(store_writer *w, writer_split *ws, int final) {
+    int rc = flush_buffer(w, ws->group, &ws->tokens, "tokens", w->token_file_type, w->token_mem_type,
+                          ws->tok_buf, ws->tok_count, &ws->tok_flushed, STORE_TOKEN_CHUNK, final);
+    if (rc == 0) ws->tok_count = 0;
+    return rc;
+}
+
+static int flush_offsets(store_writer *w, writer_split *ws, int final) {
+    int rc = flush_buffer(w, ws->group, &ws->offsets, "doc_offsets", H5T_STD_U64LE, H5T_NATIVE_UINT64,
+                          ws->off_buf, ws->off_count, &ws->off_flushed, STORE_OFFSET_CHUNK, final);
+    if (rc == 0) ws->off_count = 0;
+    return rc;
+}
+
+/* Appends one document (n >= 1 tokens, each in [0, vocab_size)) to a split.
+ * On -1 the writer must be aborted. */
+int store_writer_append(store_writer *w, store_split split, const int32_t *tokens, size_t n) {
+    if (split != STORE_TRAIN && split != STORE_VAL) { ll_error("%s: append: bad split %d", w->path, (int)split); return -1; }
+    if (n == 0) { ll_error("%s: append: empty document (it must at least hold its eot)", w->path); return -1; }
+    for (size_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || (uint32_t)tokens[i] >= w->vocab_size) {
+            ll_error("%s: append: token %d at %zu not in [0, %u)", w->path, tokens[i], i, w->vocab_size);
+            return -1;
+        }
+    }
+    writer_split *ws = &w->split[split];
+    ws->off_buf[ws->off_count++] = ws->tok_flushed + ws->tok_count;
+    if (ws->off_count == STORE_OFFSET_CHUNK && flush_offsets(w, ws, 0) != 0) return -1;
+    size_t done = 0;
+    while (done < n) {
+        size_t room = STORE_TOKEN_CHUNK - ws->tok_count;
+        size_t take = n - done < room ? n - done : room;
+        if (w->token_bytes == 2) {
+            uint16_t *dst = (uint16_t *)ws->tok_buf + ws->tok_count;
+            for (size_t i = 0; i < take; i++) dst[i] = (uint16_t)tokens[done + i];
+        } else {
+            uint32_t *dst = (uint32_t *)ws->tok_buf + ws->tok_count;
+            for (size_t i = 0; i < take; i++) dst[i] = (uint32_t)tokens[done + i];
+        }
+        ws->tok_count += take;
+        done += take;
+        if (ws->tok_count == STORE_TOKEN_CHUNK && flush_tokens(w, ws, 0) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Flushes both splits, writes the root attributes, closes, commits the
+ * temporary file to the output path. Frees w either way; on -1 the temporary
+ * file is removed and any earlier file at the path is untouched. */
+int store_writer_finish(store_writer *w) {
+    for (int i = 0; i < 2; i++) {
+        if (flush_tokens(w, &w->split[i], 1) != 0 || flush_offsets(w, &w->split[i], 1) != 0) {
+            store_writer_abort(w);
+            return -1;
+        }
+    }
+    hid_t f = w->file;
+    const char *p = w->tmp;
+    if (store_attr_write_str(f, "format", STORE_FORMAT, p) != 0 ||
+        store_attr_write_u64(f, "version", STORE_VERSION, p) != 0 ||
+        store_attr_write_u64(f, "vocab_size", w->vocab_size, p) != 0 ||
+        store_attr_write_u64(f, "eot_id", w->eot_id, p) != 0 ||
+        store_attr_write_str(f, "tokenizer", w->tokenizer, p) != 0 ||
+        store_attr_write_u64(f, "n_docs_train", w->split[STORE_TRAIN].off_flushed, p) != 0 ||
+        store_attr_write_u64(f, "n_docs_val", w->split[STORE_VAL].off_flushed, p) != 0 ||
+        store_attr_write_u64(f, "n_tokens_train", w->split[STORE_TRAIN].tok_flushed, p) != 0 ||
+        store_attr_write_u64(f, "n_tokens_val", w->split[STORE_VAL].tok_flushed, p) != 0) {
+        store_writer_abort(w);
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        writer_split *ws = &w->split[i];
+        H5Dclose(ws->tokens);
+        H5Dclose(ws->offsets);
+        H5Gclose(ws->group);
+        ws->tokens = ws->offsets = ws->group = -1;
+    }
+    herr_t closed = H5Fclose(w->file);
+    w->file = -1;
+    if (closed < 0) {
+        ll_error("%s: closing failed (disk full?)", w->tmp);
+        store_writer_abort(w);
+        return -1;
+    }
+    if (ll_commit_file(w->tmp, w->path) != 0) {
+        store_writer_abort(w);
+        return -1;
+    }
+    writer_release(w);
+    return 0;
+}
+
+/* Discards the temporary file and frees w (NULL is fine). */
+void store_writer_abort(store_writer *w) {
+    if (!w) return;
+    char tmp[sizeof w->tmp];
+    memcpy(tmp, w->tmp, sizeof tmp);
+    writer_release(w);
+    unlink(tmp);
+}
