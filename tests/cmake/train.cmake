@@ -1,0 +1,3 @@
+# train.cmake: CLI tests of pretrain / eval / sample (tests/train_cli.sh).
+add_test(NAME train_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/train_cli.sh)
+set_tests_properties(train_cli PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 300)
