@@ -53,6 +53,12 @@ typedef struct {
 
 typedef struct gpt_acts gpt_acts;  /* opaque activation arena */
 
+/* Called during backward each time a prefix of the gradient buffer becomes
+ * final: grads[0 .. ready) will not change again in this call. The prefix
+ * grows ln_f, then block L-1, ..., block 0, then (at the end) wpe and wte,
+ * so a data-parallel trainer can start reducing while backward goes on. */
+typedef void (*gpt_grads_ready_fn)(void *ctx, size_t ready);
+
 typedef struct {
     gpt_config cfg;
     size_t num_params;
@@ -64,6 +70,8 @@ typedef struct {
     gpt_acts *acts;           /* sized for acts_B x acts_T */
     int acts_B, acts_T;
     int logits_chunk;         /* rows of logits materialised at once */
+    gpt_grads_ready_fn grads_ready; /* optional, see above */
+    void *grads_ready_ctx;
 } gpt_model;
 
 /* Allocates parameters (uninitialised) and the tensor table. -1 on bad shape

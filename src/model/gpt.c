@@ -535,6 +535,7 @@ int gpt_forward_backward(gpt_model *m, const int *inputs, const int *targets, in
     gpt_layernorm_backward(a->dres, m->g.lnfw, m->g.lnfb, a->dC, a->res3 + (L - 1) * BTmax * C, m->p.lnfw,
                            a->lnf_mean, a->lnf_rstd, BT, C, a->partials);
     gpt_prof.elementwise += ll_now() - t;
+    if (m->grads_ready) m->grads_ready(m->grads_ready_ctx, 2 * (size_t)C);
 
     for (int l = L - 1; l >= 0; l--) {
         const gpt_layer_tensors *w = &m->p.layer[l];
@@ -571,6 +572,7 @@ int gpt_forward_backward(gpt_model *m, const int *inputs, const int *targets, in
         double t9 = ll_now(); gpt_prof.matmul += t9 - t8;
         gpt_layernorm_backward(a->dres, g->ln1w, g->ln1b, a->dC, res_in, w->ln1w, ln1_mean, ln1_rstd, BT, C, a->partials);
         gpt_prof.elementwise += ll_now() - t9;
+        if (m->grads_ready) m->grads_ready(m->grads_ready_ctx, (size_t)(m->g.layer[l].ln1w - m->grads) + layer_numel(C));
     }
 
     /* embeddings: position rows summed over the batch, token rows scattered;
@@ -589,5 +591,6 @@ int gpt_forward_backward(gpt_model *m, const int *inputs, const int *targets, in
         }
     }
     gpt_prof.elementwise += ll_now() - t;
+    if (m->grads_ready) m->grads_ready(m->grads_ready_ctx, m->num_params);
     return 0;
 }
