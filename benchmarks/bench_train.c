@@ -155,7 +155,7 @@ static int run_bench(const bench_options *o) {
     if (gpt_create(&model, &o->cfg) != 0) goto done;
     gpt_init_weights(&model, o->seed);
     if (gpt_alloc_grads(&model) != 0 || gpt_alloc_acts(&model, B, T, 1) != 0) goto done;
-    if (optim_adamw_init(&opt, &model, 0.9f, 0.95f, 1e-8f, 0.1f) != 0) goto done;
+    if (optim_adamw_init(&opt, model.num_params, 0.9f, 0.95f, 1e-8f, 0.1f) != 0) goto done;
     t_setup = ll_now() - t_setup;
 
     const sched_config sched = {.lr = 6e-4f, .min_lr_frac = 0.1f,

@@ -138,7 +138,7 @@ static void test_overfit_one_batch(void **state) {
     assert_int_equal(gpt_alloc_grads(&m), 0);
     assert_int_equal(gpt_alloc_acts(&m, 4, 16, 1), 0);
     optim_adamw opt;
-    assert_int_equal(optim_adamw_init(&opt, &m, 0.9f, 0.95f, 1e-8f, 0.0f), 0);
+    assert_int_equal(optim_adamw_init(&opt, m.num_params, 0.9f, 0.95f, 1e-8f, 0.0f), 0);
     int in[64], tgt[64];
     ll_rng r;
     ll_rng_seed(&r, 3, 0);

@@ -478,7 +478,7 @@ static void test_adamw_steps(void **state) {
     sched_config s = {.lr = (float)fx->lr, .min_lr_frac = (float)fx->min_lr_frac,
                       .warmup_steps = fx->warmup_steps, .max_steps = fx->max_steps};
     optim_adamw o;
-    assert_int_equal(optim_adamw_init(&o, m, (float)fx->beta1, (float)fx->beta2,
+    assert_int_equal(optim_adamw_init(&o, m->num_params, (float)fx->beta1, (float)fx->beta2,
                                       (float)fx->eps, (float)fx->weight_decay), 0);
     const float max_norm = (float)fx->max_norm;
     size_t BT = (size_t)fx->B * fx->T;

@@ -7,7 +7,7 @@
  * n_embd, block_size, vocab_size, step, tokenizer (identity), config (the
  * run's full config as "section.key=value" lines).
  * /state datasets (uint64): step, tokens_seen, loader_seed, loader_position,
- * rng (4 words of the trainer's xoshiro state).
+ * rng (4 words of the trainer's xoshiro state), world_size.
  * Saved to a temporary name, fsynced, renamed, directory fsynced.
  */
 #ifndef LLMPI_CKPT_H
@@ -29,6 +29,7 @@ typedef struct {
     loader_state loader;
     ll_rng rng;                    /* trainer RNG (future dropout/sampling) */
     int has_optim;                 /* /optim present */
+    uint64_t world_size;           /* ranks of the run that wrote it (0: unknown) */
 } ckpt_meta;
 
 /* Writes a checkpoint. adam_m / adam_v may be NULL (then no /optim group). */

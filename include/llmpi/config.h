@@ -24,6 +24,9 @@ typedef struct {
     int keep_checkpoints;    /* keep the newest K (0: all) */
     int log_every;
     int threads;             /* 0: cores available / ranks on the node */
+    int zero;                /* 1: ZeRO-1, AdamW state sharded over ranks */
+    float bucket_mb;         /* gradient reduction bucket size, MiB */
+    int max_bad_steps;       /* consecutive non-finite steps skipped before stopping */
 } cfg_config;
 
 /* Defaults: the tiny test model. */

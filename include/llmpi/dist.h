@@ -27,3 +27,42 @@ int dist_any(int flag);
 int dist_default_threads(const dist_world *w);
 
 #endif
+
+/* ---- bucketed gradient reduction, overlapped with backward ----
+ *
+ * The gradient buffer is cut into buckets of `bucket` floats, reduced in
+ * bucket order on every rank. A communication thread reduces bucket b as soon
+ * as backward reports (dist_reducer_ready) that grads[0 .. end of b) are
+ * final, so communication hides behind the remaining backward. The main
+ * thread makes no MPI call between dist_reducer_begin and dist_reducer_finish
+ * (MPI_THREAD_SERIALIZED is enough).
+ * Mode DDP: each bucket is all-reduced (every rank ends with the full sum).
+ * Mode ZeRO-1: each bucket is reduce-scattered: bucket b is cut in `size`
+ * equal parts, rank r receives the sum of part r into its shard buffer;
+ * after the optimizer updates its parts, dist_reducer_allgather_params
+ * brings every rank the whole parameter buffer again.
+ */
+typedef struct dist_reducer dist_reducer;
+
+dist_reducer *dist_reducer_create(float *grads, size_t n, size_t bucket_floats, int zero);
+void dist_reducer_free(dist_reducer *r);
+/* Starts a reduction round (call before the last micro-step's backward). */
+void dist_reducer_begin(dist_reducer *r);
+/* grads[0 .. ready) are final (a gpt_grads_ready_fn). */
+void dist_reducer_ready(void *reducer, size_t ready);
+/* Reduces what is left and waits for all buckets; seconds spent waiting. */
+int dist_reducer_finish(dist_reducer *r, double *wait_seconds);
+
+/* ZeRO-1 shard of this rank: n_parts ranges [lo, hi) of the full buffer,
+ * stored back to back in shard order (shard offset of part i = sum of the
+ * lengths of parts before it). */
+size_t dist_reducer_shard_size(const dist_reducer *r);
+int dist_reducer_n_parts(const dist_reducer *r);
+void dist_reducer_part(const dist_reducer *r, int i, size_t *lo, size_t *hi);
+float *dist_reducer_shard_grads(dist_reducer *r);
+/* Every rank's parts of params are gathered into everyone's params. */
+int dist_reducer_allgather_params(dist_reducer *r, float *params);
+/* Gathers a shard-laid-out buffer (e.g. AdamW moments) into a full-size
+ * buffer on rank 0 (full may be NULL elsewhere); scatter is the inverse. */
+int dist_reducer_gather_shard(dist_reducer *r, const float *shard, float *full);
+int dist_reducer_scatter_shard(dist_reducer *r, const float *full, float *shard);

@@ -8,6 +8,12 @@
  * [s*G + r*B*A, s*G + (r+1)*B*A), micro-step a the B windows at offset a*B.
  * The state is (seed, position): position counts windows consumed globally,
  * so it is the same on every rank and restores exactly.
+ *
+ * Prefetch: when the split allows raw reads (store_has_raw), a worker thread
+ * reads the next micro-batch into a second buffer while the caller computes;
+ * loader_next takes it when it is for the position now due and reads
+ * synchronously otherwise, so the batches are the same with or without it.
+ * The worker makes no HDF5 call. Free the loader before closing its store.
  */
 #ifndef LLMPI_LOADER_H
 #define LLMPI_LOADER_H
@@ -30,6 +36,8 @@ typedef struct {
     int micro;              /* next micro-step within the current step */
     loader_state st;
     int32_t *buf;           /* (batch_size, seq_len+1) */
+    int prefetch;           /* 1 (default): use the worker when the split allows it */
+    struct loader_prefetch *pf; /* the worker, started at the first loader_next; NULL before */
 } loader;
 
 int loader_init(loader *l, store_reader *s, store_split split, int seq_len, int batch_size,
@@ -43,5 +51,10 @@ uint64_t loader_epoch(const loader *l);
 void loader_get_state(const loader *l, loader_state *st);
 /* Restores a state saved at a step boundary. */
 int loader_set_state(loader *l, const loader_state *st);
+/* Turns prefetching on (default) or off; off stops the worker. The batches
+ * do not depend on it. */
+void loader_set_prefetch(loader *l, int on);
+/* 1 while a prefetch worker is running (for tests and logs). */
+int loader_prefetching(const loader *l);
 
 #endif

@@ -28,12 +28,12 @@ float sched_lr(const sched_config *s, int step);
 
 typedef struct {
     float beta1, beta2, eps, weight_decay;
-    size_t n;           /* parameters */
-    float *m, *v;       /* (n) each */
+    size_t n;           /* parameters this optimizer holds moments for */
+    float *m, *v;       /* (n) each: all parameters, or a ZeRO-1 shard */
 } optim_adamw;
 
-int optim_adamw_init(optim_adamw *o, const gpt_model *model, float beta1, float beta2,
-                     float eps, float weight_decay);
+/* Moments for n parameters (num_params, or a rank's shard under ZeRO-1). */
+int optim_adamw_init(optim_adamw *o, size_t n, float beta1, float beta2, float eps, float weight_decay);
 void optim_adamw_free(optim_adamw *o);
 
 /* Global L2 norm of grads * scale (computed in double, fixed order). */
@@ -43,5 +43,11 @@ double optim_grad_norm(const float *grads, size_t n, float scale);
  * with the gradient taken as grads * grad_scale (grad_scale folds in the
  * 1/token normalisation and the clipping factor). */
 void optim_adamw_step(optim_adamw *o, gpt_model *model, float lr, int t, float grad_scale);
+
+/* AdamW on params[lo, hi) only, with gradient g[0 .. hi-lo) and moments
+ * m, v[0 .. hi-lo) (a ZeRO-1 shard); weight decay per the tensors the range
+ * cuts through. */
+void optim_adamw_apply(const optim_adamw *o, gpt_model *model, size_t lo, size_t hi, const float *g, float *m,
+                       float *v, float lr, int t, float grad_scale);
 
 #endif

@@ -8,7 +8,17 @@
  * Readers validate every attribute and every dataset's type and shape, and
  * refuse a mismatch with one line naming the file and the problem.
  * Writers write "<out>.tmp.<pid>", fsync, rename: a failed write leaves any
- * earlier file at the output path untouched.
+ * earlier file at the output path untouched. Two writers: store_writer
+ * (serial, appends documents, chunked extendible datasets) and store_pwriter
+ * (parallel HDF5 over MPI_COMM_WORLD, sizes known up front, contiguous
+ * datasets, every rank writes its own ranges).
+ *
+ * Raw reads: when a split's tokens are stored unfiltered and little-endian
+ * (contiguous, or chunked with every chunk allocated), store_open maps token
+ * positions to file offsets and store_read_raw reads them with pread(2). It
+ * makes no HDF5 call, so it is safe from a thread while the main thread uses
+ * HDF5 (the HDF5 build here is not thread-safe): the loader's prefetch
+ * thread uses it.
  */
 #ifndef LLMPI_STORE_H
 #define LLMPI_STORE_H
@@ -25,6 +35,11 @@ typedef enum { STORE_TRAIN = 0, STORE_VAL = 1 } store_split;
 typedef struct {
     uint64_t n_tokens, n_docs;
     int64_t tokens_dset, offsets_dset;   /* hid_t, kept open */
+    /* raw map of the tokens (raw_ok = 0: none; use store_read) */
+    int raw_ok;
+    uint64_t raw_chunk;                  /* elements per chunk (n_tokens when contiguous) */
+    uint64_t *raw_addr;                  /* file offset of each chunk (malloc'ed) */
+    uint64_t raw_n_chunks;
 } store_split_info;
 
 typedef struct {
@@ -35,6 +50,8 @@ typedef struct {
     uint32_t eot_id;
     char tokenizer[STORE_TOKENIZER_MAX]; /* tokenizer identity */
     store_split_info split[2];
+    int raw_fd;                          /* plain read-only descriptor for store_read_raw, -1 if none */
+    size_t token_bytes;                  /* 2 or 4 */
 } store_reader;
 
 /* Opens and validates a store. -1 with one line on any problem. */
@@ -44,6 +61,16 @@ void store_close(store_reader *s);
 int store_read(store_reader *s, store_split split, uint64_t start, size_t n, int32_t *out);
 /* Reads document offsets [start, start+n) of a split. */
 int store_read_offsets(store_reader *s, store_split split, uint64_t start, size_t n, uint64_t *out);
+/* 1 if store_read_raw can read this split. */
+int store_has_raw(const store_reader *s, store_split split);
+/* Like store_read, without HDF5 and without printing anything: -1 on any
+ * problem (no raw map, range, short read, id >= vocab_size); the caller
+ * then falls back to store_read, which names the problem. Thread-safe. */
+int store_read_raw(const store_reader *s, store_split split, uint64_t start, size_t n, int32_t *out);
+/* Refuses (-1, one line naming the store) a store made with another
+ * tokenizer: identity or vocab_size differ from what the model or the
+ * tokenizer given expects. */
+int store_check_tokenizer(const store_reader *s, const char *identity, uint32_t vocab_size);
 
 typedef struct store_writer store_writer;
 /* Starts a new store at path (written to a temporary name). */
@@ -55,6 +82,30 @@ int store_writer_append(store_writer *w, store_split split, const int32_t *token
 int store_writer_finish(store_writer *w);
 /* Removes the temporary file; frees w. */
 void store_writer_abort(store_writer *w);
+
+/* ---- parallel writer: collective over MPI_COMM_WORLD unless marked "this rank" ----
+ * create (collective) -> define (collective: datasets and root attributes)
+ * -> write_* (this rank, independent I/O, any ranges, each element written
+ * by exactly one rank) -> finish (collective: agrees on success; rank 0
+ * commits the file, or removes it when any rank failed). */
+typedef struct store_pwriter store_pwriter;
+/* Creates the temporary file. NULL on every rank (one line on rank 0) on failure. */
+store_pwriter *store_pwriter_create(const char *path, uint32_t vocab_size, uint32_t eot_id,
+                                    const char *tokenizer_identity);
+/* Bytes per token in the file (2 or 4): write_tokens takes values of this width. */
+size_t store_pwriter_token_bytes(const store_pwriter *w);
+int store_pwriter_define(store_pwriter *w, const uint64_t n_tokens[2], const uint64_t n_docs[2]);
+/* This rank: tokens [start, start+n) of a split, native uint16/uint32 as
+ * store_pwriter_token_bytes says; each value is checked against vocab_size. */
+int store_pwriter_write_tokens(store_pwriter *w, store_split split, uint64_t start, const void *tokens,
+                               size_t n);
+/* This rank: doc_offsets [start, start+n) of a split. */
+int store_pwriter_write_offsets(store_pwriter *w, store_split split, uint64_t start,
+                                const uint64_t *offsets, size_t n);
+/* Collective. ok = 0 on a rank that failed. Returns 0 on every rank when the
+ * store was committed, -1 on every rank otherwise (nothing left at path, an
+ * earlier file there untouched). Frees w. */
+int store_pwriter_finish(store_pwriter *w, int ok);
 
 /* Silences HDF5's own error stack printing (we print one line ourselves). */
 void store_quiet_hdf5(void);

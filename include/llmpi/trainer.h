@@ -3,7 +3,9 @@
  * The trainer owns a run directory: RUNDIR/checkpoints/step-NNNNNNNN.h5,
  * RUNDIR/metrics.jsonl (one JSON object per logged step or evaluation) and
  * RUNDIR/config.ini (the resolved config). Every rank runs the loop; rank 0
- * logs and writes files.
+ * logs and writes files. SIGTERM or SIGUSR1 on any rank, or the --max-time
+ * budget, ends the run at the next step boundary with a checkpoint and
+ * success: all ranks agree on the stop through one small all-reduce per step.
  */
 #ifndef LLMPI_TRAINER_H
 #define LLMPI_TRAINER_H
@@ -18,6 +20,8 @@ typedef struct {
     const char *out_dir;
     const char *resume;      /* NULL, "auto" or a checkpoint path */
     long stop_after;         /* end after this step with a checkpoint (0: run to max_steps) */
+    double max_time;         /* wall-clock budget in seconds: checkpoint and stop before it (0: none) */
+    int check_sync;          /* every K steps compare a parameter checksum across ranks (0: off) */
 } trainer_options;
 
 /* Runs (or resumes) pretraining. 0 on success, -1 (one line printed). */

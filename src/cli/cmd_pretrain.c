@@ -21,7 +21,11 @@ static void usage(FILE *f) {
             "  --resume auto     continue from the newest checkpoint in RUNDIR (fresh if none)\n"
             "  --resume CKPT     continue from a given checkpoint\n"
             "  --stop-after N    end after step N with a checkpoint (the schedule still\n"
-            "                    follows train.max_steps)\n");
+            "                    follows train.max_steps)\n"
+            "  --max-time S      checkpoint and stop before S seconds of wall time\n"
+            "  --check-sync K    every K steps verify that all ranks hold identical parameters\n\n"
+            "SIGTERM or SIGUSR1 (as Slurm sends before a time limit) stops the run at the\n"
+            "next step boundary with a checkpoint; `--resume auto` continues it.\n");
 }
 
 int cmd_pretrain(int argc, char **argv) {
@@ -29,6 +33,7 @@ int cmd_pretrain(int argc, char **argv) {
         {"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
         {"data", required_argument, 0, 'd'},   {"out", required_argument, 0, 'o'},
         {"resume", required_argument, 0, 'r'}, {"stop-after", required_argument, 0, 'S'},
+        {"max-time", required_argument, 0, 'M'}, {"check-sync", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     trainer_options t;
     memset(&t, 0, sizeof t);
@@ -54,6 +59,18 @@ int cmd_pretrain(int argc, char **argv) {
             long v;
             if (cli_parse_int("--stop-after", optarg, 1, 1L << 40, &v) != 0) return 2;
             t.stop_after = v;
+            break;
+        }
+        case 'M':
+            if (cli_parse_float("--max-time", optarg, &t.max_time) != 0 || t.max_time <= 0) {
+                ll_error("--max-time: expected a positive number of seconds, got '%s'", optarg);
+                return 2;
+            }
+            break;
+        case 'K': {
+            long v;
+            if (cli_parse_int("--check-sync", optarg, 1, 1L << 30, &v) != 0) return 2;
+            t.check_sync = (int)v;
             break;
         }
         case 'h': usage(stdout); return 0;

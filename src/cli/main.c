@@ -26,6 +26,7 @@ static const command commands[] = {
     {"sample", cmd_sample, "generate text from a checkpoint"},
     {"info", cmd_info, "describe a token store or checkpoint"},
     {"clean", cmd_clean, "strip Project Gutenberg boilerplate and normalise books"},
+    {"plot", cmd_plot, "render a run's loss curves (metrics.jsonl) to loss.png with gnuplot"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -51,7 +52,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     int provided = 0;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     ll_set_rank(rank);

@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <hdf5.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,18 @@ static int check_table(const gpt_model *m, const char *path) {
 
 /* ---- save ---- */
 
+/* Fault injection for tests (SQLite style): with LLMPI_FAULT_KILL_IN_CKPT=N
+ * in the environment the process kills itself (SIGKILL, no cleanup) halfway
+ * through writing the checkpoint of step N, as a power cut or `kill -9`
+ * would. Never set outside tests. */
+static void fault_kill_midway(uint64_t step, const char *tmp) {
+    const char *v = getenv("LLMPI_FAULT_KILL_IN_CKPT");
+    if (v && strtoull(v, NULL, 10) == step) {
+        fprintf(stderr, "llmpi: fault injection: killed while writing %s\n", tmp);
+        raise(SIGKILL);
+    }
+}
+
 /* Writes model, optional moments and state to path atomically. 0 / -1; on
  * -1 no temporary file is left and an earlier file at path is untouched. */
 int ckpt_save(const char *path, const gpt_model *m, const float *adam_m, const float *adam_v,
@@ -196,6 +209,7 @@ int ckpt_save(const char *path, const gpt_model *m, const float *adam_m, const f
     if (model < 0) { ll_error("%s: cannot create /model", tmp); goto done; }
     for (int i = 0; i < m->num_tensors; i++)
         if (write_tensor(model, "/model", &m->tensors[i], m->params, tmp) != 0) goto done;
+    fault_kill_midway(meta->step, tmp);
 
     if (adam_m) {
         optim = store_create_group(f, "optim");
@@ -214,6 +228,7 @@ int ckpt_save(const char *path, const gpt_model *m, const float *adam_m, const f
     for (int i = 0; i < 4; i++)
         if (write_u64_dataset(state, state_names[i], &values[i], 1, tmp) != 0) goto done;
     if (write_u64_dataset(state, "rng", meta->rng.s, 4, tmp) != 0) goto done;
+    if (write_u64_dataset(state, "world_size", &meta->world_size, 1, tmp) != 0) goto done;
     rc = 0;
 done:
     if (state >= 0) H5Gclose(state);
@@ -282,6 +297,9 @@ static int read_header(hid_t f, const char *path, gpt_config *cfg, ckpt_meta *me
     int rc = 0;
     for (int i = 0; i < 4 && rc == 0; i++) rc = read_u64_dataset(state, state_names[i], &values[i], 1, path);
     if (rc == 0) rc = read_u64_dataset(state, "rng", meta->rng.s, 4, path);
+    /* world_size: the rank count that wrote it (resuming elsewhere warns) */
+    if (rc == 0 && H5Lexists(state, "world_size", H5P_DEFAULT) > 0)
+        rc = read_u64_dataset(state, "world_size", &meta->world_size, 1, path);
     H5Gclose(state);
     if (rc != 0) return -1;
     if (values[0] != root_step) {

@@ -24,14 +24,13 @@ float sched_lr(const sched_config *s, int step) {
     return (float)(min_lr + 0.5 * (s->lr - min_lr) * (1.0 + cos(M_PI * p)));
 }
 
-int optim_adamw_init(optim_adamw *o, const gpt_model *model, float beta1, float beta2, float eps,
-                     float weight_decay) {
+int optim_adamw_init(optim_adamw *o, size_t n, float beta1, float beta2, float eps, float weight_decay) {
     memset(o, 0, sizeof *o);
     o->beta1 = beta1;
     o->beta2 = beta2;
     o->eps = eps;
     o->weight_decay = weight_decay;
-    o->n = model->num_params;
+    o->n = n;
     o->m = ll_calloc(o->n, sizeof(float));
     o->v = ll_calloc(o->n, sizeof(float));
     if (!o->m || !o->v) { optim_adamw_free(o); return -1; }
@@ -79,15 +78,23 @@ static void adamw_range(float *p, const float *g, float *m, float *v, size_t n, 
     }
 }
 
-void optim_adamw_step(optim_adamw *o, gpt_model *model, float lr, int t, float grad_scale) {
+void optim_adamw_apply(const optim_adamw *o, gpt_model *model, size_t lo, size_t hi, const float *g, float *m,
+                       float *v, float lr, int t, float grad_scale) {
     float bc1 = 1.0f - powf(o->beta1, (float)t);
     float bc2 = 1.0f - powf(o->beta2, (float)t);
     float step_size = lr / bc1, inv_sqrt_bc2 = 1.0f / sqrtf(bc2);
+    /* the range may cut tensors: walk the tensors it intersects for their decay */
     for (int i = 0; i < model->num_tensors; i++) {
         const gpt_tensor_info *ti = &model->tensors[i];
-        size_t off = ti->offset;
-        adamw_range(model->params + off, model->grads + off, o->m + off, o->v + off, ti->numel, lr,
+        size_t a = ti->offset > lo ? ti->offset : lo;
+        size_t b = ti->offset + ti->numel < hi ? ti->offset + ti->numel : hi;
+        if (a >= b) continue;
+        adamw_range(model->params + a, g + (a - lo), m + (a - lo), v + (a - lo), b - a, lr,
                     ti->decay ? o->weight_decay : 0.0f, o->beta1, o->beta2, step_size, inv_sqrt_bc2, o->eps,
                     grad_scale);
     }
+}
+
+void optim_adamw_step(optim_adamw *o, gpt_model *model, float lr, int t, float grad_scale) {
+    optim_adamw_apply(o, model, 0, model->num_params, model->grads, o->m, o->v, lr, t, grad_scale);
 }

@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,18 +119,35 @@ typedef struct {
     dist_world world;
     store_reader store;
     gpt_model model;
-    optim_adamw adam;
+    optim_adamw adam;        /* moments of all parameters, or of this rank's ZeRO-1 shard */
+    dist_reducer *reducer;   /* NULL in a world of one */
+    int zero;                /* ZeRO-1 active */
     loader data;
     sched_config sched;
     ll_rng rng;
     uint64_t step, tokens_seen;
     int *inputs, *targets;
     FILE *metrics;
-    double peak_gflops;
+    double peak_gflops, comm_wait;
+    int bad_steps;
     int have_store, have_model, have_adam, have_loader;
 } run;
 
+static volatile sig_atomic_t g_stop_signal = 0;
+static void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+static void install_signal_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;  /* let file and MPI calls in progress complete */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
 static void run_free(run *r) {
+    if (r->reducer) dist_reducer_free(r->reducer);
     if (r->have_loader) loader_free(&r->data);
     if (r->have_adam) optim_adamw_free(&r->adam);
     if (r->have_model) gpt_free(&r->model);
@@ -147,29 +166,66 @@ static void append_metrics(run *r, json_t *obj) {
     json_decref(obj);
 }
 
+/* Copies this rank's ZeRO-1 parts of a full-size buffer into shard order. */
+static void full_to_shard(const run *r, const float *full, float *shard) {
+    size_t off = 0;
+    for (int i = 0; i < dist_reducer_n_parts(r->reducer); i++) {
+        size_t lo, hi;
+        dist_reducer_part(r->reducer, i, &lo, &hi);
+        memcpy(shard + off, full + lo, (hi - lo) * sizeof(float));
+        off += hi - lo;
+    }
+}
+
+/* All ranks call it; rank 0 writes. ZeRO-1 moments are gathered to rank 0. */
 static int save_checkpoint(run *r) {
     int rc = 0;
+    const float *m = r->adam.m, *v = r->adam.v;
+    float *full_m = NULL, *full_v = NULL;
+    if (r->zero) {
+        if (r->world.rank == 0) {
+            full_m = ll_malloc(r->model.num_params * sizeof(float));
+            full_v = ll_malloc(r->model.num_params * sizeof(float));
+            if (!full_m || !full_v) rc = -1;
+        }
+        if (dist_any(rc != 0) || dist_reducer_gather_shard(r->reducer, r->adam.m, full_m) != 0 ||
+            dist_reducer_gather_shard(r->reducer, r->adam.v, full_v) != 0) {
+            free(full_m);
+            free(full_v);
+            return -1;
+        }
+        m = full_m;
+        v = full_v;
+    }
     if (r->world.rank == 0) {
         char path[4096];
         ckpt_meta meta;
         memset(&meta, 0, sizeof meta);
         meta.step = r->step;
         meta.tokens_seen = r->tokens_seen;
+        meta.world_size = (uint64_t)r->world.size;
         snprintf(meta.tokenizer, sizeof meta.tokenizer, "%s", r->store.tokenizer);
         char *cfgs = cfg_to_string(&r->cfg);
+        if (cfgs && strlen(cfgs) >= sizeof meta.config) {
+            ll_error("checkpoint: the config text (%zu bytes) exceeds the %zu the format holds", strlen(cfgs),
+                     sizeof meta.config - 1);
+            rc = -1;
+        }
         if (cfgs) { snprintf(meta.config, sizeof meta.config, "%s", cfgs); free(cfgs); }
         loader_get_state(&r->data, &meta.loader);
         meta.rng = r->rng;
         meta.has_optim = 1;
         double t = ll_now();
-        if (ckpt_step_path(r->opt.out_dir, r->step, path, sizeof path) != 0 ||
-            ckpt_save(path, &r->model, r->adam.m, r->adam.v, &meta) != 0) {
+        if (rc != 0 || ckpt_step_path(r->opt.out_dir, r->step, path, sizeof path) != 0 ||
+            ckpt_save(path, &r->model, m, v, &meta) != 0) {
             rc = -1;
         } else {
             ll_log("checkpoint %s (%.2f s)\n", path, ll_now() - t);
             if (r->cfg.keep_checkpoints > 0) ckpt_prune(r->opt.out_dir, r->cfg.keep_checkpoints);
         }
     }
+    free(full_m);
+    free(full_v);
     /* all ranks learn whether rank 0 succeeded */
     return dist_any(rc != 0) ? -1 : 0;
 }
@@ -193,6 +249,44 @@ static int run_eval(run *r) {
 }
 
 /* ---- setup ---- */
+
+/* Loads a checkpoint into the run: parameters, moments (this rank's shard
+ * under ZeRO-1), loader, RNG, step. */
+static int resume_from(run *r, const char *path) {
+    ckpt_meta meta;
+    size_t P = r->model.num_params;
+    float *m = r->adam.m, *v = r->adam.v, *full_m = NULL, *full_v = NULL;
+    if (r->zero) {
+        full_m = ll_malloc(P * sizeof(float));
+        full_v = ll_malloc(P * sizeof(float));
+        if (!full_m || !full_v) { free(full_m); free(full_v); return -1; }
+        m = full_m;
+        v = full_v;
+    }
+    int rc = ckpt_load(path, &r->model, m, v, &meta);
+    if (rc == 0 && r->zero) {
+        full_to_shard(r, full_m, r->adam.m);
+        full_to_shard(r, full_v, r->adam.v);
+    }
+    free(full_m);
+    free(full_v);
+    if (rc != 0) return -1;
+    if (strcmp(meta.tokenizer, r->store.tokenizer) != 0) {
+        ll_error("%s: checkpoint tokenizer '%s' differs from the store's '%s' (%s)", path, meta.tokenizer,
+                 r->store.tokenizer, r->opt.data_path);
+        return -1;
+    }
+    if (!meta.has_optim) { ll_error("%s: checkpoint holds no optimizer state to resume from", path); return -1; }
+    if (loader_set_state(&r->data, &meta.loader) != 0) return -1;
+    if (meta.world_size && meta.world_size != (uint64_t)r->world.size)
+        ll_log("warning: %s was written by %llu ranks, resuming on %d: the run continues, but bits may differ "
+               "from an uninterrupted one\n", path, (unsigned long long)meta.world_size, r->world.size);
+    r->step = meta.step;
+    r->tokens_seen = meta.tokens_seen;
+    r->rng = meta.rng;
+    ll_log("resumed from %s at step %llu\n", path, (unsigned long long)r->step);
+    return 0;
+}
 
 static int setup(run *r) {
     cfg_config *c = &r->cfg;
@@ -219,7 +313,14 @@ static int setup(run *r) {
     if (gpt_create(&r->model, &mc) != 0) return -1;
     r->have_model = 1;
     if (gpt_alloc_grads(&r->model) != 0 || gpt_alloc_acts(&r->model, c->batch_size, c->seq_len, 1) != 0) return -1;
-    if (optim_adamw_init(&r->adam, &r->model, c->beta1, c->beta2, 1e-8f, c->weight_decay) != 0) return -1;
+    if (r->world.size > 1) {
+        r->zero = c->zero;
+        size_t bucket = (size_t)(c->bucket_mb * 1024.0 * 1024.0 / sizeof(float));
+        r->reducer = dist_reducer_create(r->model.grads, r->model.num_params, bucket, r->zero);
+        if (!r->reducer) return -1;
+    }
+    size_t moments = r->zero ? dist_reducer_shard_size(r->reducer) : r->model.num_params;
+    if (optim_adamw_init(&r->adam, moments, c->beta1, c->beta2, 1e-8f, c->weight_decay) != 0) return -1;
     r->have_adam = 1;
     if (loader_init(&r->data, &r->store, STORE_TRAIN, c->seq_len, c->batch_size, c->grad_accum, r->world.rank,
                     r->world.size, c->seed) != 0)
@@ -228,19 +329,7 @@ static int setup(run *r) {
     ll_rng_seed(&r->rng, c->seed, 2);
 
     if (ckpt_path[0]) {
-        ckpt_meta meta;
-        if (ckpt_load(ckpt_path, &r->model, r->adam.m, r->adam.v, &meta) != 0) return -1;
-        if (strcmp(meta.tokenizer, r->store.tokenizer) != 0) {
-            ll_error("%s: checkpoint tokenizer '%s' differs from the store's '%s' (%s)", ckpt_path, meta.tokenizer,
-                     r->store.tokenizer, r->opt.data_path);
-            return -1;
-        }
-        if (!meta.has_optim) { ll_error("%s: checkpoint holds no optimizer state to resume from", ckpt_path); return -1; }
-        if (loader_set_state(&r->data, &meta.loader) != 0) return -1;
-        r->step = meta.step;
-        r->tokens_seen = meta.tokens_seen;
-        r->rng = meta.rng;
-        ll_log("resumed from %s at step %llu\n", ckpt_path, (unsigned long long)r->step);
+        if (resume_from(r, ckpt_path) != 0) return -1;
     } else {
         gpt_init_weights(&r->model, c->seed);
     }
@@ -269,15 +358,22 @@ static int setup(run *r) {
     if (dist_any(rc != 0)) return -1;
 
     r->peak_gflops = probe_sgemm_gflops();
+    install_signal_handlers();
 
     /* what this run is, before it starts */
     cfg_print(c);
     size_t P = r->model.num_params;
     double mib = 1.0 / (1024.0 * 1024.0);
-    ll_log("ranks %d, threads per rank %d (cores available %d), sgemm peak %.1f GFLOP/s per thread\n",
-           r->world.size, threads, ll_cores_available(), r->peak_gflops);
-    ll_log("model %.2fM parameters; memory: params %.0f MiB, grads %.0f MiB, AdamW %.0f MiB, activations %.0f MiB\n",
-           P / 1e6, P * 4 * mib, P * 4 * mib, 2 * P * 4 * mib,
+    ll_log("ranks %d (%d on this node), threads per rank %d (cores available to rank 0: %d), "
+           "sgemm peak %.1f GFLOP/s per thread\n",
+           r->world.size, r->world.local_size, threads, ll_cores_available(), r->peak_gflops);
+    if (r->world.size > 1)
+        ll_log("gradients: %s in %d buckets of %.1f MiB, overlapped with backward\n",
+               r->zero ? "ZeRO-1 reduce-scatter + all-gather" : "all-reduce", dist_reducer_n_parts(r->reducer),
+               c->bucket_mb);
+    ll_log("model %.2fM parameters; memory per rank: params %.0f MiB, grads %.0f MiB, AdamW %.0f MiB, "
+           "activations %.0f MiB\n",
+           P / 1e6, P * 4 * mib, P * 4 * mib, 2.0 * moments * 4 * mib,
            gpt_acts_bytes(&mc, c->batch_size, c->seq_len, 1) * mib);
     ll_log("data %s: %llu train tokens, %llu val tokens, vocab %u, tokenizer %s\n", r->opt.data_path,
            (unsigned long long)r->store.split[STORE_TRAIN].n_tokens,
@@ -290,8 +386,32 @@ static int setup(run *r) {
 
 /* ---- one optimizer step ---- */
 
-/* Forward/backward over the micro-steps, reduce, clip, AdamW. */
-static int train_step(run *r, double *loss_out, double *norm_out, float *lr_out) {
+/* Sum of squares of this rank's reduced ZeRO-1 gradient parts, summed over
+ * ranks: the global norm of the summed gradient, times scale. */
+static double zero_grad_norm(run *r, float scale) {
+    double ss = optim_grad_norm(dist_reducer_shard_grads(r->reducer), dist_reducer_shard_size(r->reducer), 1.0f);
+    ss *= ss;
+    if (dist_allreduce_doubles(&ss, 1) != 0) return NAN;
+    return sqrt(ss) * fabs((double)scale);
+}
+
+/* AdamW on this rank's parts, then every rank gets all parameters back. */
+static int zero_update(run *r, float lr, int t, float scale) {
+    size_t off = 0;
+    float *g = dist_reducer_shard_grads(r->reducer);
+    for (int i = 0; i < dist_reducer_n_parts(r->reducer); i++) {
+        size_t lo, hi;
+        dist_reducer_part(r->reducer, i, &lo, &hi);
+        optim_adamw_apply(&r->adam, &r->model, lo, hi, g + off, r->adam.m + off, r->adam.v + off, lr, t, scale);
+        off += hi - lo;
+    }
+    return dist_reducer_allgather_params(r->reducer, r->model.params);
+}
+
+/* Forward/backward over the micro-steps, reduce (overlapped with the last
+ * backward), clip, AdamW. *skipped is set when the loss or gradient was not
+ * finite and no update was made. */
+static int train_step(run *r, double *loss_out, double *norm_out, float *lr_out, int *skipped) {
     cfg_config *c = &r->cfg;
     gpt_model *m = &r->model;
     gpt_zero_grads(m);
@@ -299,29 +419,77 @@ static int train_step(run *r, double *loss_out, double *norm_out, float *lr_out)
     long count = 0;
     for (int a = 0; a < c->grad_accum; a++) {
         if (loader_next(&r->data, r->inputs, r->targets) != 0) return -1;
+        int last = a == c->grad_accum - 1;
+        if (r->reducer && last) {
+            dist_reducer_begin(r->reducer);
+            m->grads_ready = dist_reducer_ready;
+            m->grads_ready_ctx = r->reducer;
+        }
         double ls;
         long nt;
-        if (gpt_forward_backward(m, r->inputs, r->targets, c->batch_size, c->seq_len, 1.0f, &ls, &nt) != 0)
+        int rc = gpt_forward_backward(m, r->inputs, r->targets, c->batch_size, c->seq_len, 1.0f, &ls, &nt);
+        m->grads_ready = NULL;
+        if (rc != 0) {
+            /* the communication thread may still be inside a collective:
+             * let it finish what it started rather than abort mid-call */
+            if (r->reducer && last) dist_reducer_finish(r->reducer, NULL);
             return -1;
+        }
         loss_sum += ls;
         count += nt;
     }
-    if (r->world.size > 1) {
-        if (dist_allreduce_floats(m->grads, m->num_params) != 0 || dist_allreduce_doubles(&loss_sum, 1) != 0 ||
+    double wait = 0.0;
+    if (r->reducer) {
+        if (dist_reducer_finish(r->reducer, &wait) != 0 || dist_allreduce_doubles(&loss_sum, 1) != 0 ||
             dist_allreduce_longs(&count, 1) != 0)
             return -1;
     }
+    r->comm_wait = wait;
     if (count == 0) { ll_error("train: a step with no target tokens"); return -1; }
     float scale = 1.0f / (float)count;
-    double norm = optim_grad_norm(m->grads, m->num_params, scale);
-    if (c->grad_clip > 0.0f && norm > c->grad_clip) scale *= (float)(c->grad_clip / (norm + 1e-6));
+    double norm = r->zero ? zero_grad_norm(r, scale) : optim_grad_norm(m->grads, m->num_params, scale);
     float lr = sched_lr(&r->sched, (int)r->step);
-    optim_adamw_step(&r->adam, m, lr, (int)r->step + 1, scale);
-    r->tokens_seen += (uint64_t)count;
     *loss_out = loss_sum / count;
     *norm_out = norm;
     *lr_out = lr;
+    /* loss and norm are the same on every rank: all ranks skip together */
+    *skipped = !isfinite(*loss_out) || !isfinite(norm);
+    if (!*skipped) {
+        if (c->grad_clip > 0.0f && norm > c->grad_clip) scale *= (float)(c->grad_clip / (norm + 1e-6));
+        if (r->zero) {
+            if (zero_update(r, lr, (int)r->step + 1, scale) != 0) return -1;
+        } else {
+            optim_adamw_step(&r->adam, m, lr, (int)r->step + 1, scale);
+        }
+    }
+    r->tokens_seen += (uint64_t)count;
     return 0;
+}
+
+/* Every rank's parameter checksum must equal rank 0's. */
+static int check_sync(run *r) {
+    uint64_t h = ll_fnv1a(LL_FNV_INIT, r->model.params, r->model.num_params * sizeof(float));
+    uint64_t *all = ll_malloc((size_t)r->world.size * sizeof(uint64_t));
+    if (!all) return -1;
+    MPI_Allgather(&h, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+    int rc = 0;
+    for (int i = 1; i < r->world.size; i++)
+        if (all[i] != all[0]) {
+            ll_error("check-sync: step %llu: parameters of rank %d (checksum %016llx) differ from rank 0's (%016llx)",
+                     (unsigned long long)r->step, i, (unsigned long long)all[i], (unsigned long long)all[0]);
+            rc = -1;
+            break;
+        }
+    if (rc == 0) ll_log("step %6llu | check-sync: parameters identical on %d ranks (%016llx)\n",
+                        (unsigned long long)r->step, r->world.size, (unsigned long long)all[0]);
+    free(all);
+    return rc;
+}
+
+static void format_duration(char *buf, size_t cap, double s) {
+    if (s < 60) snprintf(buf, cap, "%.0fs", s);
+    else if (s < 3600) snprintf(buf, cap, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else snprintf(buf, cap, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
 }
 
 int trainer_run(const trainer_options *opt) {
@@ -329,45 +497,75 @@ int trainer_run(const trainer_options *opt) {
     memset(&r, 0, sizeof r);
     r.opt = *opt;
     r.cfg = opt->cfg;
+    g_stop_signal = 0;
+    double t_start = ll_now();
     int rc = setup(&r);
     cfg_config *c = &r.cfg;
     uint64_t end = (uint64_t)c->max_steps;
     if (opt->stop_after > 0 && (uint64_t)opt->stop_after < end) end = (uint64_t)opt->stop_after;
     double tokens_per_step = (double)r.world.size * c->batch_size * c->grad_accum * c->seq_len;
     double flops_per_token = rc == 0 ? gpt_flops_per_token(&r.model.cfg, c->seq_len) : 0.0;
-    double t_start = ll_now();
     uint64_t first_step = r.step;
+    double t_loop = ll_now(), last_step_time = 0.0;
+    int saved_at_step = -1;
     if (rc == 0 && r.step == 0 && c->eval_every > 0) rc = run_eval(&r);
 
     while (rc == 0 && r.step < end) {
         double t0 = ll_now(), loss, norm;
         float lr;
-        if (train_step(&r, &loss, &norm, &lr) != 0) { rc = -1; break; }
-        if (!isfinite(loss) || !isfinite(norm)) {
-            ll_error("train: step %llu: loss %g, gradient norm %g: diverged", (unsigned long long)r.step, loss, norm);
-            rc = -1;
-            break;
-        }
+        int skipped = 0;
+        if (train_step(&r, &loss, &norm, &lr, &skipped) != 0) { rc = -1; break; }
         r.step++;
+        if (skipped) {
+            r.bad_steps++;
+            ll_log("warning: step %llu: loss %g, gradient norm %g: update skipped (%d in a row)\n",
+                   (unsigned long long)r.step, loss, norm, r.bad_steps);
+            if (r.bad_steps >= c->max_bad_steps) {
+                ll_error("train: %d steps in a row with a non-finite loss or gradient (last: step %llu): stopping; "
+                         "lower train.lr or resume from an earlier checkpoint", r.bad_steps, (unsigned long long)r.step);
+                rc = -1;
+                break;
+            }
+        } else {
+            r.bad_steps = 0;
+        }
         double dt = ll_now() - t0;
+        last_step_time = dt;
         double tps = tokens_per_step / dt;
         double mfu = r.peak_gflops > 0 ? flops_per_token * tps / (r.world.size * ll_threads() * r.peak_gflops * 1e9) : 0;
         if (c->log_every > 0 && (r.step % (uint64_t)c->log_every == 0 || r.step == end || r.step == first_step + 1)) {
-            double elapsed = ll_now() - t_start;
-            double eta = elapsed / (double)(r.step - first_step) * (double)(end - r.step);
-            ll_log("step %6llu/%d | loss %.4f | norm %6.3f | lr %.2e | %7.1f ms | %8.0f tok/s | MFU %5.1f%% | ETA %s%.0f s\n",
+            double elapsed = ll_now() - t_loop;
+            char eta[32];
+            format_duration(eta, sizeof eta, elapsed / (double)(r.step - first_step) * (double)(end - r.step));
+            ll_log("step %6llu/%d | loss %.4f | norm %6.3f | lr %.2e | %7.1f ms | %8.0f tok/s | MFU %5.1f%% | "
+                   "comm %5.1f ms | ETA %s\n",
                    (unsigned long long)r.step, c->max_steps, loss, norm, lr, dt * 1e3, tps, 100 * mfu,
-                   eta >= 60 ? "" : " ", eta);
-            append_metrics(&r, json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "kind", "train", "step",
-                                         (json_int_t)r.step, "tokens", (json_int_t)r.tokens_seen, "loss", loss,
-                                         "grad_norm", norm, "lr", (double)lr, "ms", dt * 1e3, "tokens_per_s", tps,
-                                         "mfu", mfu));
+                   r.comm_wait * 1e3, eta);
+            append_metrics(&r, json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "kind", "train",
+                                         "step", (json_int_t)r.step, "tokens", (json_int_t)r.tokens_seen, "loss",
+                                         loss, "grad_norm", norm, "lr", (double)lr, "ms", dt * 1e3,
+                                         "tokens_per_s", tps, "mfu", mfu, "comm_wait_ms", r.comm_wait * 1e3));
+        }
+        if (opt->check_sync > 0 && r.world.size > 1 && r.step % (uint64_t)opt->check_sync == 0 && check_sync(&r) != 0) {
+            rc = -1;
+            break;
         }
         if (c->eval_every > 0 && (r.step % (uint64_t)c->eval_every == 0 || r.step == end)) rc = run_eval(&r);
-        if (rc == 0 && ((c->ckpt_every > 0 && r.step % (uint64_t)c->ckpt_every == 0) || r.step == end))
+        if (rc == 0 && ((c->ckpt_every > 0 && r.step % (uint64_t)c->ckpt_every == 0) || r.step == end)) {
             rc = save_checkpoint(&r);
+            saved_at_step = (int)r.step;
+        }
+        /* agree on stopping: a signal on any rank, or the time budget */
+        int local_stop = g_stop_signal != 0 ||
+                         (opt->max_time > 0 && ll_now() - t_start + 2 * last_step_time > opt->max_time);
+        if (rc == 0 && r.step < end && (r.world.size > 1 ? dist_any(local_stop) : local_stop)) {
+            ll_log("stopping at step %llu (%s): writing a checkpoint\n", (unsigned long long)r.step,
+                   g_stop_signal ? "signal received" : "time budget");
+            if (saved_at_step != (int)r.step) rc = save_checkpoint(&r);
+            break;
+        }
     }
-    if (rc == 0) ll_log("done: %llu steps, %llu tokens, %.1f s\n", (unsigned long long)r.step,
+    if (rc == 0) ll_log("done: step %llu, %llu tokens, %.1f s\n", (unsigned long long)r.step,
                         (unsigned long long)r.tokens_seen, ll_now() - t_start);
     run_free(&r);
     return rc;

@@ -62,6 +62,9 @@ static const key_info keys[] = {
     {"train.keep_checkpoints", KEY_INT, F(keep_checkpoints), 0, INT_MAX, 0, 0, "newest kept, 0: all"},
     {"train.log_every", KEY_INT, F(log_every), 1, INT_MAX, 0, 0, "steps between log lines"},
     {"train.threads", KEY_INT, F(threads), 0, 4096, 0, 0, "threads per rank, 0: auto"},
+    {"train.zero", KEY_INT, F(zero), 0, 1, 0, 0, "1: ZeRO-1 (optimizer state sharded over ranks)"},
+    {"train.bucket_mb", KEY_FLOAT, F(bucket_mb), 0, 1 << 16, 1, 0, "gradient all-reduce bucket, MiB"},
+    {"train.max_bad_steps", KEY_INT, F(max_bad_steps), 1, INT_MAX, 0, 0, "non-finite steps in a row before stopping"},
 };
 #undef F
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
@@ -93,6 +96,9 @@ void cfg_defaults(cfg_config *c) {
     c->keep_checkpoints = 2;
     c->log_every = 1;
     c->threads = 0;
+    c->zero = 0;
+    c->bucket_mb = 25.0f;
+    c->max_bad_steps = 5;
 }
 
 /* ---- the key table ---- */
