@@ -74,6 +74,23 @@ train2 --set train.batch_size=2 --set train.max_steps=1000000 --set train.ckpt_e
     --resume auto --stop-after $((n + 3)) --out "$T/sig" >"$T/sig2.log" 2>&1 || fail "resume after SIGTERM"
 [ -f "$(ck sig $((n + 3)))" ] || fail "resume after SIGTERM did not reach step $((n + 3))"
 
+# ---- a rank that dies ends the job (no hang); the last checkpoint resumes ----
+train2 --set train.batch_size=2 --set train.max_steps=1000000 --set train.ckpt_every=50 --set train.eval_every=0 \
+    --set train.log_every=1000 --out "$T/dead" >"$T/dead.log" 2>&1 &
+job=$!
+for _ in $(seq 200); do [ -f "$T/dead/checkpoints/step-00000050.h5" ] && break; sleep 0.1; done
+victim=$(pgrep -f "pretrain.*$T/dead" | while read -r p; do [ "$(ps -o comm= -p "$p")" = llmpi ] && echo "$p"; done | tail -1)
+[ -n "$victim" ] || fail "no rank to kill"
+kill -KILL "$victim"
+t0=$SECONDS
+for _ in $(seq 300); do kill -0 $job 2>/dev/null || break; sleep 0.1; done
+kill -0 $job 2>/dev/null && fail "job still running 30 s after a rank died"
+wait $job && fail "job whose rank died exited 0"
+echo "dead rank: job ended after $((SECONDS - t0)) s"
+train2 --set train.batch_size=2 --set train.max_steps=1000000 --set train.ckpt_every=50 --set train.eval_every=0 \
+    --resume auto --stop-after 55 --out "$T/dead" >"$T/dead2.log" 2>&1 || fail "resume after a dead rank"
+grep -q "resumed from" "$T/dead2.log" || fail "no resume after a dead rank"
+
 # ---- kill -9 while writing a checkpoint ----
 LLMPI_FAULT_KILL_IN_CKPT=20 train --set train.batch_size=4 --set train.max_steps=30 --out "$T/k9" >"$T/k9.log" 2>&1
 [ $? -ne 0 ] || fail "fault injection did not kill the run"
