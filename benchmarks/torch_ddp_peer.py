@@ -9,11 +9,17 @@ and prints one JSON line: tokens_per_s (all ranks), ms_per_step, peak RSS of
 rank 0, and the time rank 0 spends in backward (where DDP overlaps its bucketed
 all-reduce, so exposed communication is the growth of that phase).
 """
+import os
+import sys
+
+# the BLAS under torch reads these when torch loads: set them to --threads first
+_threads = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv[:-1] else "1"
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_v] = _threads
+
 import argparse
 import json
-import os
 import resource
-import sys
 import time
 
 import torch
@@ -25,6 +31,10 @@ from torch_peer import GPT, lr_at  # noqa: E402
 
 
 def worker(rank, a):
+    # one core per process, as llmpi's `mpirun --bind-to core`: torch's BLAS
+    # would otherwise start threads of its own beyond set_num_threads
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cores[(rank * a.threads + i) % len(cores)] for i in range(a.threads)})
     torch.set_num_threads(a.threads)
     try:
         torch.set_num_interop_threads(1)

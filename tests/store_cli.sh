@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# store_cli.sh: `llmpi prepare --tokenizer bytes` and `llmpi info` end to end:
-# exact document/token counts, determinism (byte-identical reruns), the
-# single-document split, and every error path: non-zero exit, exactly one
+# store_cli.sh: `llmpi prepare --tokenizer bytes` and `llmpi info` end to end
+# (one rank): exact document/token counts, plain text kept byte for byte,
+# determinism (byte-identical reruns), the single-document split, an empty
+# book warned about by name, and every error path: non-zero exit, exactly one
 # line on stderr, nothing at --out (an earlier file there kept as it was).
 set -u
 BIN=${LLMPI_BIN:?LLMPI_BIN must point at the llmpi binary}
@@ -33,14 +34,16 @@ printf 'hello world\n' >"$T/in/a.txt"               # 12 bytes
 printf 'second doc' >"$T/in/sub/b.txt"              # 10 bytes
 printf 'third' >"$T/in/c.txt"                       # 5 bytes
 printf 'four\n' >"$T/in/deeper/x/d.txt"             # 5 bytes
-: >"$T/in/empty.txt"                                # skipped
+: >"$T/in/empty.txt"                                # skipped with a warning
 printf 'not text' >"$T/in/notes.md"                 # not *.txt: ignored
 
 # ---- a folder of four documents, val fraction 0.25 -> 1 val document ----
 "$BIN" prepare --tokenizer bytes --input "$T/in" --out "$T/s.h5" --val-fraction 0.25 --seed 3 \
     >"$T/prep.out" 2>"$T/stderr" || fail "prepare failed"
-[ ! -s "$T/stderr" ] || fail "prepare printed to stderr"
-grep -q "4 files (1 empty skipped)" "$T/prep.out" || fail "summary: $(cat "$T/prep.out")"
+[ "$(wc -l <"$T/stderr")" -eq 1 ] && grep -q "warning: .*/in/empty.txt: dropped: empty file" "$T/stderr" \
+    || fail "expected one warning naming the empty book"
+grep -q "5 books, 0.0 MB, 1 rank: 0 cleaned, 4 kept as is, 1 dropped (1 empty," "$T/prep.out" \
+    || fail "summary: $(cat "$T/prep.out")"
 "$BIN" info "$T/s.h5" >"$T/info.out" 2>"$T/stderr" || fail "info failed"
 [ "$(field "$T/info.out" format)" = "llmpi-tokens version 1" ] || fail "format line"
 [ "$(field "$T/info.out" tokenizer)" = "bytes-v1" ] || fail "tokenizer line"
@@ -65,7 +68,7 @@ cmp -s "$T/s.h5" "$T/s2.h5" || fail "prepare is not deterministic"
 
 # ---- explicit files keep the argument order; one document splits its tail ----
 head -c 100 /dev/zero | tr '\0' 'x' >"$T/one.txt"
-"$BIN" prepare --tokenizer bytes --input "$T/one.txt" --out "$T/one.h5" >/dev/null 2>"$T/stderr" \
+"$BIN" prepare --tokenizer bytes --input "$T/one.txt" --out "$T/one.h5" --val-fraction 0.1 >/dev/null 2>"$T/stderr" \
     || fail "single-document prepare failed"
 "$BIN" info "$T/one.h5" >"$T/info1.out" || fail "info on single-document store"
 [ "$(field "$T/info1.out" train)" = "1 documents, 91 tokens" ] || fail "single doc train: $(cat "$T/info1.out")"
@@ -79,8 +82,14 @@ head -c 100 /dev/zero | tr '\0' 'x' >"$T/one.txt"
 P=(prepare --tokenizer bytes)
 expect_error "$T/e1.h5" "$BIN" "${P[@]}" --input "$T/nope.txt" --out "$T/e1.h5"
 mkdir -p "$T/empty_dir/sub"; : >"$T/empty_dir/sub/blank.txt"
-expect_error "$T/e2.h5" "$BIN" "${P[@]}" --input "$T/empty_dir" --out "$T/e2.h5"
-grep -q "no text found" "$T/stderr" || fail "empty input message"
+# only an empty book: its warning, then the error; nothing written
+"$BIN" "${P[@]}" --input "$T/empty_dir" --out "$T/e2.h5" >/dev/null 2>"$T/stderr" && fail "prepare of an empty book succeeded"
+[ "$(wc -l <"$T/stderr")" -eq 2 ] && grep -q "warning: .*blank.txt: dropped: empty file" "$T/stderr" \
+    && grep -q "^llmpi: prepare: no text left" "$T/stderr" || fail "empty input messages"
+[ ! -e "$T/e2.h5" ] && ! ls "$T" | grep -q '\.tmp\.' || fail "output or temporary file left after an empty input"
+mkdir -p "$T/no_txt"; printf 'x' >"$T/no_txt/a.md"
+expect_error "$T/e2b.h5" "$BIN" "${P[@]}" --input "$T/no_txt" --out "$T/e2b.h5"
+grep -q "no \*.txt files found" "$T/stderr" || fail "no-txt message: $(cat "$T/stderr")"
 expect_error "$T/e3.h5" "$BIN" "${P[@]}" --input "$T/in" --out "$T/e3.h5" --val-fraction 1.5
 expect_error "$T/e4.h5" "$BIN" "${P[@]}" --input "$T/in" --out "$T/e4.h5" --val-fraction abc
 expect_error "$T/e5.h5" "$BIN" prepare --tokenizer nosuch.json --input "$T/in" --out "$T/e5.h5"

@@ -334,7 +334,7 @@ static void test_to_string_round_trip(void **state) {
     assert_non_null(s);
     assert_non_null(strstr(s, "model.n_layer=12\n"));
     assert_non_null(strstr(s, "train.seed=18446744073709551557\n"));
-    assert_int_equal(count_lines(s), 22);       /* one per key, vocab excluded */
+    assert_int_equal(count_lines(s), 25);       /* one per key, vocab excluded */
     assert_null(strstr(s, "vocab"));
     assert_true(strlen(s) < 4096);              /* fits ckpt_meta.config */
     cfg_defaults(&d);
@@ -385,8 +385,8 @@ static void test_print_aligned(void **state) {
     capture_begin(&cap, 1);
     cfg_print(&c);
     char *out = capture_end(&cap);
-    /* header + 22 keys + vocab line, values all starting in one column */
-    assert_int_equal(count_lines(out), 24);
+    /* header + 25 keys + vocab line, values all starting in one column */
+    assert_int_equal(count_lines(out), 27);
     int column = -1, rows = 0;
     for (char *line = strchr(out, '\n') + 1; *line; line = strchr(line, '\n') + 1) {
         char *p = line + 2;
@@ -397,7 +397,7 @@ static void test_print_aligned(void **state) {
         assert_int_equal(col, column);
         rows++;
     }
-    assert_int_equal(rows, 23);
+    assert_int_equal(rows, 26);
     assert_non_null(strstr(out, "  model.n_layer "));
     assert_non_null(strstr(out, "257 (from the data)"));
     free(out);

@@ -186,6 +186,55 @@ static void test_val_split_and_refusals(void **state) {
     TU_EXPECT_FAIL_ONE_LINE(loader_init(&l, &g_store, STORE_TRAIN, 0, 1, 1, 0, 1, 5), "seq_len=0");
 }
 
+/* Prefetch on and off give the same batches: across epochs, after a
+ * restore, and when switched off half-way; the raw reads the worker uses
+ * agree with store_read everywhere. */
+static void test_prefetch_is_invisible(void **state) {
+    (void)state;
+    enum { B = 3, A = 2, CALLS = 40 };
+    assert_true(store_has_raw(&g_store, STORE_TRAIN));
+    assert_true(store_has_raw(&g_store, STORE_VAL));
+    int32_t raw[N_TOKENS], ref[N_TOKENS];
+    for (uint64_t start = 0; start < N_TOKENS; start += 7) {
+        size_t n = N_TOKENS - start < 11 ? N_TOKENS - start : 11;
+        assert_int_equal(store_read_raw(&g_store, STORE_TRAIN, start, n, raw), 0);
+        assert_int_equal(store_read(&g_store, STORE_TRAIN, start, n, ref), 0);
+        assert_memory_equal(raw, ref, n * sizeof *raw);
+    }
+    assert_int_equal(store_read_raw(&g_store, STORE_VAL, 0, 9, raw), 0);
+    assert_int_equal(raw[8], 1008);
+    assert_int_equal(store_read_raw(&g_store, STORE_TRAIN, N_TOKENS - 2, 3, raw), -1);   /* past the end */
+
+    for (int rank = 0; rank < 2; rank++) {
+        loader on, off;
+        assert_int_equal(loader_init(&on, &g_store, STORE_TRAIN, SEQ, B, A, rank, 2, 11), 0);
+        assert_int_equal(loader_init(&off, &g_store, STORE_TRAIN, SEQ, B, A, rank, 2, 11), 0);
+        loader_set_prefetch(&off, 0);
+        int in1[B * SEQ], tg1[B * SEQ], in2[B * SEQ], tg2[B * SEQ];
+        loader_state mid = {0};
+        for (int c = 0; c < CALLS; c++) {
+            assert_int_equal(loader_next(&on, in1, tg1), 0);
+            assert_int_equal(loader_next(&off, in2, tg2), 0);
+            assert_memory_equal(in1, in2, sizeof in1);
+            assert_memory_equal(tg1, tg2, sizeof tg1);
+            if (c == 9) loader_get_state(&on, &mid);   /* after 5 steps: a step boundary */
+        }
+        assert_true(loader_prefetching(&on));
+        assert_false(loader_prefetching(&off));
+        /* restore both to mid: the pending prefetch is for another position */
+        assert_int_equal(loader_set_state(&on, &mid), 0);
+        assert_int_equal(loader_set_state(&off, &mid), 0);
+        for (int c = 0; c < CALLS; c++) {
+            if (c == CALLS / 2) { loader_set_prefetch(&on, 0); assert_false(loader_prefetching(&on)); }
+            assert_int_equal(loader_next(&on, in1, tg1), 0);
+            assert_int_equal(loader_next(&off, in2, tg2), 0);
+            assert_memory_equal(in1, in2, sizeof in1);
+        }
+        loader_free(&on);
+        loader_free(&off);
+    }
+}
+
 static int setup(void **state) {
     (void)state;
     store_quiet_hdf5();
@@ -220,6 +269,7 @@ int main(void) {
         cmocka_unit_test(test_save_restore_mid_epoch),
         cmocka_unit_test(test_epoch_boundary),
         cmocka_unit_test(test_val_split_and_refusals),
+        cmocka_unit_test(test_prefetch_is_invisible),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -50,7 +50,8 @@ void dist_reducer_free(dist_reducer *r);
 void dist_reducer_begin(dist_reducer *r);
 /* grads[0 .. ready) are final (a gpt_grads_ready_fn). */
 void dist_reducer_ready(void *reducer, size_t ready);
-/* Reduces what is left and waits for all buckets; seconds spent waiting. */
+/* Reduces what is left and waits for all buckets; *wait_seconds: exposed
+ * communication, from the end of backward to the reduced gradient. */
 int dist_reducer_finish(dist_reducer *r, double *wait_seconds);
 
 /* ZeRO-1 shard of this rank: n_parts ranges [lo, hi) of the full buffer,

@@ -1,96 +1,141 @@
-/* cmd_prepare.c: `llmpi prepare`: text files -> HDF5 token store.
+/* cmd_prepare.c: `[mpirun -np N] llmpi prepare`: books -> cleanup ->
+ * tokens -> HDF5 token store, every rank taking a share of the books.
  *
+ * Phases (all ranks):
+ *   1. rank 0 lists the inputs (argument order; inside a folder the
+ *      byte-wise sorted paths of its *.txt files, hidden ones skipped) and
+ *      broadcasts the list with the file sizes;
+ *   2. books go to ranks by size (largest first, each to the least loaded
+ *      rank): a rank cleans and tokenizes its books one at a time and spills
+ *      the ids (+ eot) to an unlinked scratch file beside --out, so memory
+ *      holds one book, never the corpus;
+ *   3. every rank learns every book's verdict, token count and body hash
+ *      (one all-reduce) and computes the same layout: duplicates dropped
+ *      (the first in list order stays), the kept books in a seeded shuffle
+ *      of the list, the val documents chosen by a second seeded shuffle;
+ *   4. the store is written with parallel HDF5: each rank copies its spilled
+ *      documents to their final offsets, rank 0 writes doc_offsets.
  * Invariants:
- *   - the document order is the order of the --input arguments, and inside a
- *     folder the byte-wise sorted paths of its *.txt files (recursively), so
- *     the same inputs and seed give a bit-identical store;
- *   - each non-empty file is one document followed by the tokenizer's eot;
- *     empty files are skipped (counted in the summary);
- *   - both splits are non-empty: with D >= 2 documents, round(D*F) of them,
- *     clamped to [1, D-1], chosen by a seeded shuffle, go to val; with a single
- *     document its last round(n*F) tokens (at least 1) become a separate val
- *     document and the head stays in train, each part ending with eot;
- *   - on any error nothing is left at --out (an earlier file there is kept).
- * A tokenizer is a small object with an encode function ("bytes" is one
- * implementation); a BPE tokenizer.json plugs in as another.
+ *   - the datasets depend only on the inputs, the tokenizer, the cleanup
+ *     options and the seed: not on the rank count, the assignment or timing;
+ *   - each document is a cleaned book followed by the tokenizer's eot; both
+ *     splits are non-empty: with D >= 2 documents round(D*F), clamped to
+ *     [1, D-1], go to val; a single document gives its last round(n*F)
+ *     tokens (at least 1) to val, each part ending with eot;
+ *   - cleanup (--clean auto, the default): a Project Gutenberg book (START
+ *     marker or legacy small print) is cleaned by clean_book(); a file with
+ *     no Gutenberg header at all is plain text and kept byte for byte; empty,
+ *     binary, license-tainted and non-English books are dropped with a
+ *     warning naming the file; --no-clean keeps every non-empty file as is;
+ *   - on any error every rank stops, nothing is left at --out (an earlier
+ *     file there is kept) and no scratch file remains.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "llmpi/clean.h"
 #include "llmpi/store.h"
+#include "llmpi/tokenizer.h"
 #include "llmpi/util.h"
 
-#define PREP_DEFAULT_VAL_FRACTION 0.1
+#define PREP_DEFAULT_VAL_FRACTION 0.005
 #define PREP_DEFAULT_SEED 1337
 #define PREP_MAX_DEPTH 64                       /* folder nesting (guards symlink loops) */
 #define PREP_SPLIT_STREAM 0x5052455053504c54ULL /* "PREPSPLT": RNG stream of the split */
+#define PREP_ORDER_STREAM 0x505245504f524452ULL /* "PREPORDR": RNG stream of the order */
+#define PREP_COPY_BLOCK ((size_t)1 << 20)       /* tokens per spill -> store copy */
+#define PREP_SPILL_BUFFER ((size_t)1 << 20)     /* bytes buffered before a spill write */
+#define PREP_OFFSET_BLOCK ((size_t)1 << 16)     /* doc_offsets per write */
+#define PREP_TAG_PROGRESS 0x5052                /* MPI tag of progress messages */
+#define PREP_PROGRESS_TTY_S 0.2                 /* bar refresh on a terminal */
+#define PREP_PROGRESS_LOG_S 10.0                /* progress line interval otherwise */
 
-/* ---- tokenizer interface ---- */
+/* A book's verdict: clean_verdict values, plus "kept as is" (no Gutenberg
+ * header, or --no-clean). Stored +1 in the exchanged table (0 = unset). */
+#define PREP_PLAIN CLEAN_VERDICT_COUNT
 
-typedef struct prep_tokenizer prep_tokenizer;
-struct prep_tokenizer {
+/* Per-book fields exchanged by the all-reduce (each book filled by its owner only). */
+enum { M_VERDICT, M_BYTES_IN, M_BYTES_TEXT, M_TOKENS, M_HASH, M_SPILL_AT, M_FIELDS };
+
+/* ---- tokenizer: "bytes" or a tokenizer.json ---- */
+
+typedef struct {
+    tokenizer *bpe;          /* NULL: bytes */
     char identity[STORE_TOKENIZER_MAX];
     uint32_t vocab_size, eot_id;
-    /* Encodes n bytes of text into out (room for n ids: a byte-level
-     * tokenizer never makes more ids than bytes); sets *n_ids; no eot. 0 / -1. */
-    int (*encode)(const prep_tokenizer *t, const char *text, size_t n, int32_t *out, size_t *n_ids);
-    void (*destroy)(prep_tokenizer *t);
-    void *impl;
-};
+} prep_tokenizer;
 
-/* The byte tokenizer: id = byte value, eot = 256. */
-static int bytes_encode(const prep_tokenizer *t, const char *text, size_t n, int32_t *out, size_t *n_ids) {
-    (void)t;
-    const unsigned char *p = (const unsigned char *)text;
-    for (size_t i = 0; i < n; i++) out[i] = p[i];
-    *n_ids = n;
-    return 0;
-}
-
-static void bytes_destroy(prep_tokenizer *t) { (void)t; }
-
-/* Builds the tokenizer named by --tokenizer. 0 / -1 (one line). */
-static int tokenizer_open(prep_tokenizer *t, const char *spec) {
+/* Loads the tokenizer named by --tokenizer. 0 / -1 (one line). */
+static int prep_tokenizer_open(prep_tokenizer *t, const char *spec) {
     memset(t, 0, sizeof *t);
     if (strcmp(spec, "bytes") == 0) {
         snprintf(t->identity, sizeof t->identity, "bytes-v1");
         t->vocab_size = 257;
         t->eot_id = 256;
-        t->encode = bytes_encode;
-        t->destroy = bytes_destroy;
         return 0;
     }
-    ll_error("prepare: --tokenizer %s: only 'bytes' is supported by this build", spec);
-    return -1;
+    t->bpe = tok_load(spec);
+    if (!t->bpe) return -1;
+    const char *id = tok_identity(t->bpe);
+    if (strlen(id) >= sizeof t->identity) {
+        ll_error("prepare: %s: tokenizer identity longer than %d bytes", spec, STORE_TOKENIZER_MAX - 1);
+        tok_free(t->bpe);
+        return -1;
+    }
+    snprintf(t->identity, sizeof t->identity, "%s", id);
+    t->vocab_size = (uint32_t)tok_vocab_size(t->bpe);
+    t->eot_id = (uint32_t)tok_eot_id(t->bpe);
+    return 0;
 }
 
-/* ---- input files ---- */
+/* Replaces ids->ids[0..n) with the ids of text (specials are plain text). 0 / -1. */
+static int prep_encode(const prep_tokenizer *t, const char *text, size_t n, tok_ids *ids) {
+    ids->n = 0;
+    if (t->bpe) return tok_encode(t->bpe, text, n, 0, ids);
+    if (ids->cap < n) {
+        int32_t *grown = realloc(ids->ids, n * sizeof *grown);
+        if (!grown) { ll_error("prepare: out of memory encoding %zu bytes", n); return -1; }
+        ids->ids = grown;
+        ids->cap = n;
+    }
+    const unsigned char *p = (const unsigned char *)text;
+    for (size_t i = 0; i < n; i++) ids->ids[i] = p[i];
+    ids->n = n;
+    return 0;
+}
+
+/* ---- input listing (rank 0) ---- */
 
 typedef struct {
     char **paths;
+    uint64_t *sizes;
     size_t n, cap;
-    size_t n_empty;     /* empty files skipped */
 } path_list;
 
-static int path_list_add(path_list *l, const char *path) {
+static int path_list_add(path_list *l, const char *path, uint64_t size) {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
-        char **grown = realloc(l->paths, cap * sizeof *grown);
-        if (!grown) { ll_error("prepare: out of memory listing inputs"); return -1; }
-        l->paths = grown;
+        char **paths = realloc(l->paths, cap * sizeof *paths);
+        if (paths) l->paths = paths;
+        uint64_t *sizes = paths ? realloc(l->sizes, cap * sizeof *sizes) : NULL;
+        if (sizes) l->sizes = sizes;
+        if (!paths || !sizes) { ll_error("prepare: out of memory listing inputs"); return -1; }
         l->cap = cap;
     }
     size_t len = strlen(path);
     l->paths[l->n] = ll_malloc(len + 1);
     if (!l->paths[l->n]) return -1;
     memcpy(l->paths[l->n], path, len + 1);
+    l->sizes[l->n] = size;
     l->n++;
     return 0;
 }
@@ -98,17 +143,17 @@ static int path_list_add(path_list *l, const char *path) {
 static void path_list_free(path_list *l) {
     for (size_t i = 0; i < l->n; i++) free(l->paths[i]);
     free(l->paths);
+    free(l->sizes);
     memset(l, 0, sizeof *l);
 }
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int ends_with_txt(const char *name) {
     size_t n = strlen(name);
     return n > 4 && strcmp(name + n - 4, ".txt") == 0;
 }
 
-/* Adds the non-empty *.txt regular files under dir (recursively). 0 / -1. */
+/* Adds the *.txt regular files under dir (recursively, hidden entries
+ * skipped) in any order; the caller sorts. 0 / -1 (one line naming the path). */
 static int walk_dir(const char *dir, int depth, path_list *out) {
     if (depth > PREP_MAX_DEPTH) { ll_error("prepare: %s: folders nested deeper than %d (a link loop?)", dir, PREP_MAX_DEPTH); return -1; }
     DIR *d = opendir(dir);
@@ -117,8 +162,7 @@ static int walk_dir(const char *dir, int depth, path_list *out) {
     struct dirent *e;
     errno = 0;
     while (rc == 0 && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || (e->d_name[1] == '.' && e->d_name[2] == '\0')))
-            continue;
+        if (e->d_name[0] == '.') continue;
         char path[4096];
         if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) {
             ll_error("prepare: %s/%s: path too long", dir, e->d_name);
@@ -128,10 +172,7 @@ static int walk_dir(const char *dir, int depth, path_list *out) {
         struct stat st;
         if (stat(path, &st) != 0) { ll_error("prepare: %s: %s", path, strerror(errno)); rc = -1; break; }
         if (S_ISDIR(st.st_mode)) rc = walk_dir(path, depth + 1, out);
-        else if (S_ISREG(st.st_mode) && ends_with_txt(e->d_name)) {
-            if (st.st_size == 0) out->n_empty++;
-            else rc = path_list_add(out, path);
-        }
+        else if (S_ISREG(st.st_mode) && ends_with_txt(e->d_name)) rc = path_list_add(out, path, (uint64_t)st.st_size);
         errno = 0;
     }
     if (rc == 0 && errno != 0) { ll_error("prepare: %s: cannot read folder: %s", dir, strerror(errno)); rc = -1; }
@@ -139,35 +180,318 @@ static int walk_dir(const char *dir, int depth, path_list *out) {
     return rc;
 }
 
+typedef struct {
+    char *path;
+    uint64_t size;
+} path_entry;
+
+static int cmp_entry(const void *a, const void *b) {
+    return strcmp(((const path_entry *)a)->path, ((const path_entry *)b)->path);
+}
+
+/* Sorts entries [first, n) of l by path (byte-wise), sizes alongside. Paths
+ * under one folder are unique, so the order is total. 0 / -1. */
+static int sort_range(path_list *l, size_t first) {
+    size_t n = l->n - first;
+    if (n < 2) return 0;
+    path_entry *e = ll_malloc(n * sizeof *e);
+    if (!e) return -1;
+    for (size_t i = 0; i < n; i++) e[i] = (path_entry){l->paths[first + i], l->sizes[first + i]};
+    qsort(e, n, sizeof *e, cmp_entry);
+    for (size_t i = 0; i < n; i++) { l->paths[first + i] = e[i].path; l->sizes[first + i] = e[i].size; }
+    free(e);
+    return 0;
+}
+
 /* Adds one --input argument: a file (any name) or a folder. 0 / -1. */
 static int collect_input(const char *arg, path_list *out) {
     struct stat st;
     if (stat(arg, &st) != 0) { ll_error("prepare: %s: %s", arg, strerror(errno)); return -1; }
-    if (S_ISREG(st.st_mode)) {
-        if (st.st_size == 0) { out->n_empty++; return 0; }
-        return path_list_add(out, arg);
-    }
+    if (S_ISREG(st.st_mode)) return path_list_add(out, arg, (uint64_t)st.st_size);
     if (!S_ISDIR(st.st_mode)) { ll_error("prepare: %s: neither a file nor a folder", arg); return -1; }
     size_t first = out->n;
     if (walk_dir(arg, 0, out) != 0) return -1;
-    if (out->n - first > 1) qsort(out->paths + first, out->n - first, sizeof *out->paths, cmp_str);
+    return sort_range(out, first);
+}
+
+/* Rank 0 lists the inputs, then every rank gets the list. 0 on every rank,
+ * or -1 on every rank (rank 0 printed the line). */
+static int share_inputs(const char *const *inputs, int n_inputs, path_list *files) {
+    int rank = ll_rank();
+    int ok = 1;
+    uint64_t head[2] = {0, 0};   /* books, bytes of the path blob */
+    char *blob = NULL;
+    if (rank == 0) {
+        for (int i = 0; i < n_inputs && ok; i++) ok = collect_input(inputs[i], files) == 0;
+        for (size_t i = 0; ok && i < files->n; i++) head[1] += strlen(files->paths[i]) + 1;
+        if (ok && head[1] > INT_MAX) { ll_error("prepare: %zu input paths are too many to share", files->n); ok = 0; }
+        head[0] = ok ? files->n : 0;
+        if (ok && (blob = ll_malloc(head[1] + 1)) == NULL) ok = 0;
+        for (size_t i = 0, at = 0; ok && i < files->n; i++) {
+            size_t len = strlen(files->paths[i]) + 1;
+            memcpy(blob + at, files->paths[i], len);
+            at += len;
+        }
+    }
+    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (!ok) { free(blob); return -1; }
+    MPI_Bcast(head, 2, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    if (rank != 0) {
+        blob = malloc(head[1] + 1);
+        files->sizes = malloc((head[0] ? head[0] : 1) * sizeof *files->sizes);
+        files->paths = calloc(head[0] ? head[0] : 1, sizeof *files->paths);
+        ok = blob && files->sizes && files->paths;
+    }
+    int all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!all) { if (rank == 0) ll_error("prepare: out of memory sharing the input list"); free(blob); return -1; }
+    MPI_Bcast(blob, (int)head[1], MPI_CHAR, 0, MPI_COMM_WORLD);
+    MPI_Bcast(files->sizes, (int)head[0], MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    if (rank != 0) {
+        files->n = files->cap = head[0];
+        for (size_t i = 0, at = 0; i < files->n; i++) {
+            size_t len = strlen(blob + at) + 1;
+            files->paths[i] = malloc(len);
+            if (files->paths[i]) memcpy(files->paths[i], blob + at, len);
+            else ok = 0;
+            at += len;
+        }
+    }
+    free(blob);
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!all && rank == 0) ll_error("prepare: out of memory sharing the input list");
+    return all ? 0 : -1;
+}
+
+/* owner[i] = the rank that processes book i: largest first, each to the
+ * least loaded rank (lowest rank on a tie). Depends only on the sizes. */
+static int assign_books(const path_list *files, int nranks, int *owner) {
+    size_t n = files->n;
+    size_t *order = ll_malloc((n ? n : 1) * sizeof *order);
+    uint64_t *load = ll_calloc((size_t)nranks, sizeof *load);
+    if (!order || !load) { free(order); free(load); return -1; }
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    /* insertion sort by (size desc, index asc): n is the number of books */
+    for (size_t i = 1; i < n; i++) {
+        size_t v = order[i], j = i;
+        while (j > 0 && (files->sizes[order[j - 1]] < files->sizes[v] ||
+                         (files->sizes[order[j - 1]] == files->sizes[v] && order[j - 1] > v))) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = v;
+    }
+    for (size_t k = 0; k < n; k++) {
+        int best = 0;
+        for (int r = 1; r < nranks; r++) if (load[r] < load[best]) best = r;
+        owner[order[k]] = best;
+        load[best] += files->sizes[order[k]] + 1;   /* +1: empty books still cost a visit */
+    }
+    free(order);
+    free(load);
     return 0;
 }
 
-/* ---- the command ---- */
+/* ---- progress (rank 0 shows the sum over ranks) ---- */
+
+typedef struct {
+    int rank, nranks, tty, quiet;
+    uint64_t total_books, total_bytes;
+    uint64_t *books, *bytes;   /* per rank (rank 0 only) */
+    int *finished;             /* per rank (rank 0 only) */
+    double t0, last;
+    uint64_t msg[2][3];        /* books, bytes, finished: two slots for Isend */
+    MPI_Request req;
+    int slot;
+} progress;
+
+static int progress_init(progress *p, int rank, int nranks, const path_list *files, int quiet) {
+    memset(p, 0, sizeof *p);
+    p->rank = rank;
+    p->nranks = nranks;
+    p->quiet = quiet;
+    p->tty = isatty(STDERR_FILENO);
+    p->req = MPI_REQUEST_NULL;
+    p->t0 = p->last = ll_now();
+    p->total_books = files->n;
+    for (size_t i = 0; i < files->n; i++) p->total_bytes += files->sizes[i];
+    if (rank != 0) return 0;
+    p->books = ll_calloc((size_t)nranks, sizeof *p->books);
+    p->bytes = ll_calloc((size_t)nranks, sizeof *p->bytes);
+    p->finished = ll_calloc((size_t)nranks, sizeof *p->finished);
+    return p->books && p->bytes && p->finished ? 0 : -1;
+}
+
+static void progress_free(progress *p) {
+    free(p->books);
+    free(p->bytes);
+    free(p->finished);
+}
+
+/* Rank 0: draws the bar (terminal) or a line every PREP_PROGRESS_LOG_S. */
+static void progress_draw(progress *p, int final) {
+    double now = ll_now();
+    if (p->quiet || (!final && now - p->last < (p->tty ? PREP_PROGRESS_TTY_S : PREP_PROGRESS_LOG_S))) return;
+    if (final && !p->tty) return;   /* the summary follows */
+    p->last = now;
+    uint64_t books = 0, bytes = 0;
+    for (int r = 0; r < p->nranks; r++) { books += p->books[r]; bytes += p->bytes[r]; }
+    double el = now - p->t0, rate = el > 0 ? bytes / 1e6 / el : 0;
+    double eta = rate > 0 ? (p->total_bytes - (bytes < p->total_bytes ? bytes : p->total_bytes)) / 1e6 / rate : 0;
+    double frac = p->total_bytes ? (double)bytes / (double)p->total_bytes : 1.0;
+    if (frac > 1) frac = 1;
+    char bar[31];
+    int fill = (int)(frac * 30);
+    for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+    bar[30] = '\0';
+    char line[256];
+    snprintf(line, sizeof line, "prepare [%s] %llu/%llu books  %.1f/%.1f MB  %.1f MB/s  ETA %d:%02d", bar,
+             (unsigned long long)books, (unsigned long long)p->total_books, bytes / 1e6, p->total_bytes / 1e6,
+             rate, (int)eta / 60, (int)eta % 60);
+    if (p->tty) fprintf(stderr, "\r%s%s", line, final ? "\n" : "");
+    else ll_log("%s\n", line);
+    fflush(stderr);
+}
+
+/* Rank 0: takes every progress message already arrived (or, with wait,
+ * blocks until every rank said it finished). */
+static void progress_poll(progress *p, int wait) {
+    for (;;) {
+        int all = 1;
+        for (int r = 1; r < p->nranks; r++) all &= p->finished[r];
+        if (wait && all) break;
+        int flag = 1;
+        MPI_Status st;
+        if (!wait) MPI_Iprobe(MPI_ANY_SOURCE, PREP_TAG_PROGRESS, MPI_COMM_WORLD, &flag, &st);
+        if (!flag) break;
+        uint64_t m[3];
+        MPI_Recv(m, 3, MPI_UINT64_T, MPI_ANY_SOURCE, PREP_TAG_PROGRESS, MPI_COMM_WORLD, &st);
+        if (st.MPI_SOURCE > 0 && st.MPI_SOURCE < p->nranks) {
+            p->books[st.MPI_SOURCE] = m[0];
+            p->bytes[st.MPI_SOURCE] = m[1];
+            p->finished[st.MPI_SOURCE] = m[2] != 0;
+        }
+        progress_draw(p, 0);
+    }
+}
+
+/* Reports this rank's totals so far; finished = 1 exactly once, last. */
+static void progress_report(progress *p, uint64_t books, uint64_t bytes, int finished) {
+    if (p->rank == 0) {
+        p->books[0] = books;
+        p->bytes[0] = bytes;
+        progress_poll(p, 0);
+        progress_draw(p, 0);
+        if (finished) { progress_poll(p, 1); progress_draw(p, 1); }
+        return;
+    }
+    MPI_Wait(&p->req, MPI_STATUS_IGNORE);   /* the previous message left: its slot is free */
+    p->slot ^= 1;
+    p->msg[p->slot][0] = books;
+    p->msg[p->slot][1] = bytes;
+    p->msg[p->slot][2] = (uint64_t)finished;
+    MPI_Isend(p->msg[p->slot], 3, MPI_UINT64_T, 0, PREP_TAG_PROGRESS, MPI_COMM_WORLD, &p->req);
+    if (finished) MPI_Wait(&p->req, MPI_STATUS_IGNORE);
+}
+
+/* ---- the spill file: this rank's ids, in the store's token width ---- */
+
+typedef struct {
+    int fd;
+    size_t width;                 /* 2 or 4 */
+    unsigned char *buf;
+    size_t used;
+    uint64_t written;             /* elements in the file + buffer */
+} spill;
+
+/* Creates an unlinked scratch file beside out: gone with the process,
+ * whatever happens. 0 / -1 (one line). */
+static int spill_open(spill *s, const char *out, size_t width) {
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    s->width = width;
+    char path[1200];
+    if (ll_tmp_path(path, sizeof path - 16, out) != 0) { ll_error("prepare: %s: path too long", out); return -1; }
+    strcat(path, ".spill");
+    s->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (s->fd < 0) { ll_error("prepare: %s: cannot create scratch file: %s", path, strerror(errno)); return -1; }
+    unlink(path);
+    s->buf = ll_malloc(PREP_SPILL_BUFFER);
+    return s->buf ? 0 : -1;
+}
+
+static int write_all(int fd, const void *data, size_t n) {
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int spill_flush(spill *s) {
+    if (s->used && write_all(s->fd, s->buf, s->used) != 0) {
+        ll_error("prepare: scratch file beside --out: write failed (disk full?): %s", strerror(errno));
+        return -1;
+    }
+    s->used = 0;
+    return 0;
+}
+
+/* Appends ids[0..n) and then eot. 0 / -1. */
+static int spill_append(spill *s, const int32_t *ids, size_t n, uint32_t eot) {
+    for (size_t i = 0; i <= n; i++) {
+        if (s->used + s->width > PREP_SPILL_BUFFER && spill_flush(s) != 0) return -1;
+        uint32_t v = i < n ? (uint32_t)ids[i] : eot;
+        if (s->width == 2) { uint16_t h = (uint16_t)v; memcpy(s->buf + s->used, &h, 2); }
+        else memcpy(s->buf + s->used, &v, 4);
+        s->used += s->width;
+    }
+    s->written += n + 1;
+    return 0;
+}
+
+/* Reads elements [at, at+n) back into out. 0 / -1. */
+static int spill_read(const spill *s, uint64_t at, size_t n, void *out) {
+    size_t bytes = n * s->width, got = 0;
+    while (got < bytes) {
+        ssize_t r = pread(s->fd, (char *)out + got, bytes - got, (off_t)(at * s->width + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) { ll_error("prepare: scratch file beside --out: read back failed"); return -1; }
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static void spill_close(spill *s) {
+    if (s->fd >= 0) close(s->fd);
+    free(s->buf);
+    s->fd = -1;
+    s->buf = NULL;
+}
+
+/* ---- options ---- */
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: llmpi prepare --tokenizer bytes --input PATH... --out STORE.h5\n"
-            "                     [--val-fraction F] [--seed S]\n\n"
-            "Tokenizes text into an HDF5 token store (train and val splits).\n"
-            "  --tokenizer bytes   byte-level ids 0..255, eot 256 (vocab 257)\n"
-            "  --input PATH...     files, or folders searched recursively for *.txt\n"
-            "                      (sorted paths); each file is one document + eot\n"
+            "usage: [mpirun -np N] llmpi prepare --tokenizer bytes|DIR/tokenizer.json --input PATH...\n"
+            "                     --out STORE.h5 [--val-fraction F] [--seed S] [--no-clean]\n"
+            "                     [--keep-all-languages] [--quiet]\n\n"
+            "Cleans and tokenizes books into an HDF5 token store (train and val splits);\n"
+            "each rank takes a share of the books. The store is the same for any N.\n"
+            "  --tokenizer T       'bytes' (ids 0..255, eot 256) or a tokenizer.json (or its folder)\n"
+            "  --input PATH...     files, or folders searched recursively for *.txt (sorted)\n"
             "  --out STORE.h5      output (written to a temporary name, then renamed)\n"
-            "  --val-fraction F    share of documents for val, 0 < F < 1 (default %.1f);\n"
+            "  --val-fraction F    share of documents for val, 0 < F < 1 (default %g);\n"
             "                      a single document gives its last F of tokens to val\n"
-            "  --seed S            seed of the document split (default %d)\n",
+            "  --seed S            seed of the document order and split (default %d)\n"
+            "  --no-clean          take every file as it is (default: Project Gutenberg books\n"
+            "                      are cleaned, files without a Gutenberg header kept as they are)\n"
+            "  --keep-all-languages  keep books whose Language: is not English\n"
+            "  --quiet             no progress, no per-book warnings\n",
             PREP_DEFAULT_VAL_FRACTION, PREP_DEFAULT_SEED);
 }
 
@@ -177,13 +501,12 @@ typedef struct {
     int n_inputs;
     double val_fraction;
     uint64_t seed;
+    int no_clean, keep_all_languages, quiet;
 } prep_options;
 
 /* Parses argv into o. 0, 1 for --help, -1 (one line) on a bad option. */
 static int parse_options(int argc, char **argv, prep_options *o) {
-    o->tokenizer = NULL;
-    o->out = NULL;
-    o->n_inputs = 0;
+    memset(o, 0, sizeof *o);
     o->val_fraction = PREP_DEFAULT_VAL_FRACTION;
     o->seed = PREP_DEFAULT_SEED;
     o->inputs = ll_malloc((size_t)argc * sizeof *o->inputs);
@@ -210,6 +533,12 @@ static int parse_options(int argc, char **argv, prep_options *o) {
             long v;
             if (cli_parse_int("--seed", argv[++i], 0, LONG_MAX, &v) != 0) return -1;
             o->seed = (uint64_t)v;
+        } else if (!strcmp(a, "--no-clean")) {
+            o->no_clean = 1;
+        } else if (!strcmp(a, "--keep-all-languages")) {
+            o->keep_all_languages = 1;
+        } else if (!strcmp(a, "--quiet")) {
+            o->quiet = 1;
         } else {
             ll_error("prepare: unknown option or missing value '%s' (see llmpi prepare --help)", a);
             return -1;
@@ -221,93 +550,321 @@ static int parse_options(int argc, char **argv, prep_options *o) {
     return 0;
 }
 
-/* Marks round(D*F) documents (clamped to [1, D-1]) as val by a seeded
- * Fisher-Yates shuffle of the document indices. */
-static void choose_val_docs(size_t n_docs, double fraction, uint64_t seed, unsigned char *is_val) {
-    memset(is_val, 0, n_docs);
-    size_t n_val = (size_t)llround((double)n_docs * fraction);
-    if (n_val < 1) n_val = 1;
-    if (n_val > n_docs - 1) n_val = n_docs - 1;
-    size_t *order = malloc(n_docs * sizeof *order);
-    ll_rng rng;
-    ll_rng_seed(&rng, seed, PREP_SPLIT_STREAM);
-    if (!order) {   /* fall back to the last documents: still deterministic */
-        for (size_t i = n_docs - n_val; i < n_docs; i++) is_val[i] = 1;
-        return;
+/* ---- phase 2: this rank's books ---- */
+
+/* Time and bytes of this rank, summed (bytes) or compared (times) at the end. */
+enum { T_READ, T_CLEAN, T_TOKENIZE, T_SPILL, T_WRITE, T_FIELDS };
+typedef struct {
+    double t[T_FIELDS];
+    double bytes_in, bytes_text, tokens_written;
+} prep_timing;
+
+/* Cleans, tokenizes and spills the books this rank owns; fills their rows
+ * of meta. 0 / -1 (one line naming the book). */
+static int process_books(const path_list *files, const int *owner, const prep_options *o,
+                         const prep_tokenizer *tok, const clean_ctx *cctx, spill *sp, uint64_t *meta,
+                         progress *pg, prep_timing *tm) {
+    int rank = ll_rank();
+    tok_ids ids = {0};
+    uint64_t books_done = 0, bytes_done = 0;
+    int rc = 0;
+    /* largest first, as assigned: the small books fill the gaps at the end */
+    size_t n = files->n;
+    size_t *mine = ll_malloc((n ? n : 1) * sizeof *mine);
+    size_t n_mine = 0;
+    if (!mine) return -1;
+    for (size_t i = 0; i < n; i++) if (owner[i] == rank) mine[n_mine++] = i;
+    for (size_t a = 1; a < n_mine; a++) {   /* by size desc, index asc (stable insertion) */
+        size_t v = mine[a], j = a;
+        while (j > 0 && files->sizes[mine[j - 1]] < files->sizes[v]) { mine[j] = mine[j - 1]; j--; }
+        mine[j] = v;
     }
-    for (size_t i = 0; i < n_docs; i++) order[i] = i;
-    for (size_t i = n_docs - 1; i > 0; i--) {
-        size_t j = (size_t)ll_rng_below(&rng, i + 1);
-        size_t t = order[i]; order[i] = order[j]; order[j] = t;
+    for (size_t k = 0; k < n_mine && rc == 0; k++) {
+        size_t i = mine[k];
+        const char *path = files->paths[i];
+        uint64_t *m = meta + i * M_FIELDS;
+        double t = ll_now();
+        char *raw = NULL;
+        size_t n_raw = 0;
+        if (ll_read_file(path, &raw, &n_raw) != 0) { rc = -1; break; }
+        tm->t[T_READ] += ll_now() - t;
+        tm->bytes_in += (double)n_raw;
+
+        t = ll_now();
+        clean_result r;
+        memset(&r, 0, sizeof r);
+        int verdict;
+        const char *text = NULL;
+        size_t n_text = 0;
+        if (n_raw == 0) {
+            verdict = CLEAN_DROP_EMPTY;
+            snprintf(r.reason, sizeof r.reason, "empty file");
+        } else if (o->no_clean) {
+            verdict = PREP_PLAIN;
+        } else {
+            if (clean_book(cctx, raw, n_raw, &r) != 0) { free(raw); rc = -1; break; }
+            verdict = (int)r.verdict;
+            if (r.verdict == CLEAN_DROP_NO_BODY && r.header == CLEAN_HEADER_NONE) verdict = PREP_PLAIN;
+        }
+        if (verdict == PREP_PLAIN) { text = raw; n_text = n_raw; }
+        else if (verdict == CLEAN_KEPT) { text = r.text; n_text = r.text_len; }
+        tm->t[T_CLEAN] += ll_now() - t;
+        if (!text && !o->quiet && verdict != CLEAN_DROP_LANGUAGE)
+            ll_warn("%s: dropped: %s", path, r.reason[0] ? r.reason : clean_verdict_name((clean_verdict)verdict));
+
+        m[M_VERDICT] = (uint64_t)verdict + 1;
+        m[M_BYTES_IN] = n_raw;
+        if (text) {
+            t = ll_now();
+            if (prep_encode(tok, text, n_text, &ids) != 0) { clean_result_free(&r); free(raw); rc = -1; break; }
+            tm->t[T_TOKENIZE] += ll_now() - t;
+            tm->bytes_text += (double)n_text;
+            m[M_BYTES_TEXT] = n_text;
+            m[M_TOKENS] = ids.n;
+            m[M_HASH] = clean_body_hash(text, n_text);
+            m[M_SPILL_AT] = sp->written;
+            t = ll_now();
+            if (spill_append(sp, ids.ids, ids.n, tok->eot_id) != 0) { clean_result_free(&r); free(raw); rc = -1; break; }
+            tm->t[T_SPILL] += ll_now() - t;
+        }
+        clean_result_free(&r);
+        free(raw);
+        books_done++;
+        bytes_done += n_raw;
+        progress_report(pg, books_done, bytes_done, 0);
     }
-    for (size_t i = 0; i < n_val; i++) is_val[order[i]] = 1;
-    free(order);
+    if (rc == 0) {
+        double t = ll_now();
+        rc = spill_flush(sp);
+        tm->t[T_SPILL] += ll_now() - t;
+    }
+    progress_report(pg, books_done, bytes_done, 1);
+    free(mine);
+    tok_ids_free(&ids);
+    return rc;
 }
 
-typedef struct {
-    uint64_t docs[2], tokens[2];
-} prep_counts;
+/* ---- phase 3: the layout, the same on every rank ---- */
 
-/* Appends ids[0..n) + eot as one document of split. 0 / -1. */
-static int append_doc(store_writer *w, const prep_tokenizer *tok, store_split split, int32_t *ids, size_t n,
-                      prep_counts *c) {
-    ids[n] = (int32_t)tok->eot_id;
-    if (store_writer_append(w, split, ids, n + 1) != 0) return -1;
-    c->docs[split]++;
-    c->tokens[split] += n + 1;
+typedef struct {
+    size_t n_docs;
+    size_t *book;             /* (n_docs) book index of each document, in store order */
+    unsigned char *split;     /* (n_docs) STORE_TRAIN / STORE_VAL */
+    uint64_t *start;          /* (n_docs) first token in its split */
+    uint64_t n_tokens[2], n_docs_split[2];
+    uint64_t single_cut;      /* one document: tokens [0, cut) train, [cut, n) val */
+    size_t counts[PREP_PLAIN + 1];
+    size_t duplicates;
+} prep_layout;
+
+static void layout_free(prep_layout *l) {
+    free(l->book);
+    free(l->split);
+    free(l->start);
+}
+
+/* Shuffles idx[0..n) in place with a Fisher-Yates from (seed, stream). */
+static void seeded_shuffle(size_t *idx, size_t n, uint64_t seed, uint64_t stream) {
+    ll_rng rng;
+    ll_rng_seed(&rng, seed, stream);
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)ll_rng_below(&rng, i);
+        size_t t = idx[i - 1]; idx[i - 1] = idx[j]; idx[j] = t;
+    }
+}
+
+/* Open-addressing set of body hashes (never 0: clean_body_hash). 1 if h was
+ * already there, else inserts it. */
+static int seen_before(uint64_t *table, size_t cap, uint64_t h) {
+    size_t i = (size_t)h & (cap - 1);
+    while (table[i]) {
+        if (table[i] == h) return 1;
+        i = (i + 1) & (cap - 1);
+    }
+    table[i] = h;
     return 0;
 }
 
-/* Reads, encodes and appends every document. 0 / -1. */
-static int write_documents(store_writer *w, const prep_tokenizer *tok, const path_list *files,
-                           const prep_options *o, prep_counts *c) {
-    unsigned char *is_val = NULL;
-    if (files->n >= 2) {
-        is_val = ll_malloc(files->n);
-        if (!is_val) return -1;
-        choose_val_docs(files->n, o->val_fraction, o->seed, is_val);
-    }
-    int rc = 0;
-    for (size_t i = 0; i < files->n && rc == 0; i++) {
-        char *text = NULL;
-        size_t n = 0;
-        if (ll_read_file(files->paths[i], &text, &n) != 0) { rc = -1; break; }
-        int32_t *ids = ll_malloc((n + 1) * sizeof *ids);
-        size_t n_ids = 0;
-        if (!ids || tok->encode(tok, text, n, ids, &n_ids) != 0) rc = -1;
-        free(text);
-        if (rc == 0 && n_ids > n) {
-            ll_error("prepare: %s: tokenizer made more ids than bytes", files->paths[i]);
-            rc = -1;
+/* Works out the documents, their order, split and offsets from meta.
+ * 0 / -1 (rank 0 printed the line; every rank returns the same). */
+static int make_layout(const path_list *files, uint64_t *meta, const prep_options *o, prep_layout *l) {
+    memset(l, 0, sizeof *l);
+    size_t n = files->n, cap = 16;
+    while (cap < 2 * n + 1) cap *= 2;
+    uint64_t *table = ll_calloc(cap, sizeof *table);
+    size_t *order = ll_malloc((n ? n : 1) * sizeof *order);
+    l->book = ll_malloc((n ? n : 1) * sizeof *l->book);
+    l->split = ll_malloc(n ? n : 1);
+    l->start = ll_malloc((n ? n : 1) * sizeof *l->start);
+    int rc = -1;
+    if (!table || !order || !l->book || !l->split || !l->start) goto done;
+    /* duplicates: the first in list order stays */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t *m = meta + i * M_FIELDS;
+        int v = (int)m[M_VERDICT] - 1;
+        if (v < 0 || v > PREP_PLAIN) { if (ll_rank() == 0) ll_error("prepare: %s: no verdict (internal)", files->paths[i]); goto done; }
+        if ((v == CLEAN_KEPT || v == PREP_PLAIN) && seen_before(table, cap, m[M_HASH])) {
+            m[M_VERDICT] = CLEAN_DROP_DUPLICATE + 1;
+            v = CLEAN_DROP_DUPLICATE;
         }
-        if (rc == 0 && files->n == 1) {
-            if (n_ids < 2) {
-                ll_error("prepare: %s: a single document of %zu tokens cannot be split into train and val",
-                         files->paths[i], n_ids);
-                rc = -1;
-            } else {
-                size_t n_val = (size_t)llround((double)n_ids * o->val_fraction);
-                if (n_val < 1) n_val = 1;
-                if (n_val > n_ids - 1) n_val = n_ids - 1;
-                size_t cut = n_ids - n_val;
-                /* The val part moves to its own buffer so both parts can end
-                 * with eot: train needs ids[cut] for its eot. */
-                int32_t *tail = ll_malloc((n_val + 1) * sizeof *tail);
-                if (!tail) rc = -1;
-                else {
-                    memcpy(tail, ids + cut, n_val * sizeof *tail);
-                    rc = append_doc(w, tok, STORE_TRAIN, ids, cut, c);
-                    if (rc == 0) rc = append_doc(w, tok, STORE_VAL, tail, n_val, c);
-                    free(tail);
-                }
-            }
-        } else if (rc == 0) {
-            rc = append_doc(w, tok, is_val[i] ? STORE_VAL : STORE_TRAIN, ids, n_ids, c);
-        }
-        free(ids);
+        l->counts[v]++;
     }
-    free(is_val);
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    seeded_shuffle(order, n, o->seed, PREP_ORDER_STREAM);
+    for (size_t k = 0; k < n; k++) {
+        int v = (int)meta[order[k] * M_FIELDS + M_VERDICT] - 1;
+        if (v == CLEAN_KEPT || v == PREP_PLAIN) l->book[l->n_docs++] = order[k];
+    }
+    size_t D = l->n_docs;
+    if (D == 0) {
+        if (ll_rank() == 0)
+            ll_error("prepare: no text left: all %zu input files were empty or dropped (see the warnings; "
+                     "folders are searched for *.txt)", n);
+        goto done;
+    }
+    if (D == 1) {
+        uint64_t nt = meta[l->book[0] * M_FIELDS + M_TOKENS];
+        if (nt < 2) {
+            if (ll_rank() == 0)
+                ll_error("prepare: %s: a single document of %llu tokens cannot be split into train and val",
+                         files->paths[l->book[0]], (unsigned long long)nt);
+            goto done;
+        }
+        uint64_t n_val = (uint64_t)llround((double)nt * o->val_fraction);
+        if (n_val < 1) n_val = 1;
+        if (n_val > nt - 1) n_val = nt - 1;
+        l->single_cut = nt - n_val;
+        l->n_tokens[STORE_TRAIN] = l->single_cut + 1;
+        l->n_tokens[STORE_VAL] = n_val + 1;
+        l->n_docs_split[STORE_TRAIN] = l->n_docs_split[STORE_VAL] = 1;
+        l->split[0] = STORE_TRAIN;
+        l->start[0] = 0;
+        rc = 0;
+        goto done;
+    }
+    /* val: round(D*F) documents, clamped to [1, D-1], by a seeded shuffle of positions */
+    size_t n_val = (size_t)llround((double)D * o->val_fraction);
+    if (n_val < 1) n_val = 1;
+    if (n_val > D - 1) n_val = D - 1;
+    for (size_t k = 0; k < D; k++) order[k] = k;
+    seeded_shuffle(order, D, o->seed, PREP_SPLIT_STREAM);
+    memset(l->split, STORE_TRAIN, D);
+    for (size_t k = 0; k < n_val; k++) l->split[order[k]] = STORE_VAL;
+    for (size_t k = 0; k < D; k++) {
+        int s = l->split[k];
+        l->start[k] = l->n_tokens[s];
+        l->n_tokens[s] += meta[l->book[k] * M_FIELDS + M_TOKENS] + 1;
+        l->n_docs_split[s]++;
+    }
+    rc = 0;
+done:
+    if (rc != 0 && (!table || !order || !l->book || !l->split || !l->start) && ll_rank() == 0)
+        ll_error("prepare: out of memory laying out %zu books", n);
+    free(table);
+    free(order);
     return rc;
+}
+
+/* ---- phase 4: writing ---- */
+
+/* Copies spill elements [at, at+n) to split at dst. 0 / -1. */
+static int copy_tokens(store_pwriter *w, const spill *sp, store_split split, uint64_t at, uint64_t n,
+                       uint64_t dst, void *buf) {
+    for (uint64_t done = 0; done < n;) {
+        size_t take = n - done < PREP_COPY_BLOCK ? (size_t)(n - done) : PREP_COPY_BLOCK;
+        if (spill_read(sp, at + done, take, buf) != 0) return -1;
+        if (store_pwriter_write_tokens(w, split, dst + done, buf, take) != 0) return -1;
+        done += take;
+    }
+    return 0;
+}
+
+/* This rank's documents, and on rank 0 every doc_offsets. 0 / -1. */
+static int write_store(store_pwriter *w, const prep_layout *l, const uint64_t *meta, const int *owner,
+                       const spill *sp, const prep_tokenizer *tok, prep_timing *tm) {
+    int rank = ll_rank();
+    void *buf = ll_malloc(PREP_COPY_BLOCK * sp->width);
+    if (!buf) return -1;
+    int rc = 0;
+    for (size_t k = 0; k < l->n_docs && rc == 0; k++) {
+        size_t b = l->book[k];
+        if (owner[b] != rank) continue;
+        const uint64_t *m = meta + b * M_FIELDS;
+        if (l->n_docs == 1) {   /* head + eot to train, tail (with its spilled eot) to val */
+            uint32_t eot32 = tok->eot_id;
+            uint16_t eot16 = (uint16_t)tok->eot_id;
+            rc = copy_tokens(w, sp, STORE_TRAIN, m[M_SPILL_AT], l->single_cut, 0, buf);
+            if (rc == 0)
+                rc = store_pwriter_write_tokens(w, STORE_TRAIN, l->single_cut,
+                                                sp->width == 2 ? (const void *)&eot16 : (const void *)&eot32, 1);
+            if (rc == 0)
+                rc = copy_tokens(w, sp, STORE_VAL, m[M_SPILL_AT] + l->single_cut,
+                                 m[M_TOKENS] + 1 - l->single_cut, 0, buf);
+        } else {
+            rc = copy_tokens(w, sp, (store_split)l->split[k], m[M_SPILL_AT], m[M_TOKENS] + 1, l->start[k], buf);
+        }
+        if (rc == 0) tm->tokens_written += (double)(m[M_TOKENS] + 1);
+    }
+    free(buf);
+    if (rank != 0 || rc != 0) return rc;
+    uint64_t *offs = ll_malloc(PREP_OFFSET_BLOCK * sizeof *offs);
+    if (!offs) return -1;
+    for (int s = 0; s < 2 && rc == 0; s++) {
+        if (l->n_docs == 1) { offs[0] = 0; rc = store_pwriter_write_offsets(w, (store_split)s, 0, offs, 1); continue; }
+        size_t used = 0;
+        uint64_t written = 0;
+        for (size_t k = 0; k < l->n_docs && rc == 0; k++) {
+            if (l->split[k] != s) continue;
+            offs[used++] = l->start[k];
+            if (used == PREP_OFFSET_BLOCK) {
+                rc = store_pwriter_write_offsets(w, (store_split)s, written, offs, used);
+                written += used;
+                used = 0;
+            }
+        }
+        if (rc == 0 && used) rc = store_pwriter_write_offsets(w, (store_split)s, written, offs, used);
+    }
+    free(offs);
+    return rc;
+}
+
+/* 1 on every rank when ok is 1 on every rank. */
+static int agree(int ok) {
+    int all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    return all;
+}
+
+/* Rank 0: the summary (counts, splits, per-phase speeds over all ranks). */
+static void print_summary(const prep_options *o, const prep_tokenizer *tok, const path_list *files,
+                          const prep_layout *l, const prep_timing *sum, const prep_timing *max, int nranks,
+                          double wall) {
+    size_t dropped = files->n - l->counts[CLEAN_KEPT] - l->counts[PREP_PLAIN];
+    ll_log("prepare: %zu books, %.1f MB, %d rank%s: %zu cleaned, %zu kept as is, %zu dropped "
+           "(%zu empty, %zu binary, %zu no_body, %zu license_in_body, %zu language, %zu duplicate)\n",
+           files->n, sum->bytes_in / 1e6, nranks, nranks == 1 ? "" : "s", l->counts[CLEAN_KEPT],
+           l->counts[PREP_PLAIN], dropped, l->counts[CLEAN_DROP_EMPTY], l->counts[CLEAN_DROP_BINARY],
+           l->counts[CLEAN_DROP_NO_BODY], l->counts[CLEAN_DROP_LICENSE], l->counts[CLEAN_DROP_LANGUAGE],
+           l->counts[CLEAN_DROP_DUPLICATE]);
+    ll_log("prepare: tokenizer %s, vocab_size %u, eot_id %u\n", tok->identity, tok->vocab_size, tok->eot_id);
+    if (l->n_docs == 1) ll_log("prepare: one document: its last %g of tokens is the val split\n", o->val_fraction);
+    ll_log("prepare: train %llu documents %llu tokens\n", (unsigned long long)l->n_docs_split[STORE_TRAIN],
+           (unsigned long long)l->n_tokens[STORE_TRAIN]);
+    ll_log("prepare: val %llu documents %llu tokens\n", (unsigned long long)l->n_docs_split[STORE_VAL],
+           (unsigned long long)l->n_tokens[STORE_VAL]);
+    /* per-rank speeds: bytes over the time ranks spent in that phase, summed over ranks */
+    double width = (double)(tok->vocab_size <= 65536 ? 2 : 4);
+    double clean_s = sum->t[T_READ] + sum->t[T_CLEAN];
+    ll_log("prepare: per rank: read+cleanup %.1f MB/s, tokenize %.1f MB/s, spill %.1f MB/s, "
+           "write %.1f MB/s of tokens (slowest rank: %.2f s cleanup, %.2f s tokenize, %.2f s write)\n",
+           clean_s > 0 ? sum->bytes_in / 1e6 / clean_s : 0.0,
+           sum->t[T_TOKENIZE] > 0 ? sum->bytes_text / 1e6 / sum->t[T_TOKENIZE] : 0.0,
+           sum->t[T_SPILL] > 0 ? sum->tokens_written * width / 1e6 / sum->t[T_SPILL] : 0.0,
+           sum->t[T_WRITE] > 0 ? sum->tokens_written * width / 1e6 / sum->t[T_WRITE] : 0.0,
+           max->t[T_READ] + max->t[T_CLEAN], max->t[T_TOKENIZE], max->t[T_WRITE]);
+    ll_log("prepare: %.2f s end to end: %.1f MB/s, %.1f MB/s per rank\n", wall,
+           wall > 0 ? sum->bytes_in / 1e6 / wall : 0.0, wall > 0 ? sum->bytes_in / 1e6 / wall / nranks : 0.0);
+    ll_log("prepare: wrote %s\n", o->out);
 }
 
 int cmd_prepare(int argc, char **argv) {
@@ -318,46 +875,97 @@ int cmd_prepare(int argc, char **argv) {
         if (parsed == 1) { usage(stdout); return 0; }
         return 2;
     }
-    int size = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (size > 1) {
-        ll_error("prepare: runs as one process, started with %d ranks", size);
-        free(o.inputs);
-        return 2;
-    }
+    double t_start = ll_now();
+    int rank = 0, nranks = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    /* Rank 0 loads the tokenizer first so that a bad one is named once;
+     * then the others load it too (each rank encodes). */
     prep_tokenizer tok;
-    if (tokenizer_open(&tok, o.tokenizer) != 0) { free(o.inputs); return 1; }
+    int ok = rank == 0 ? prep_tokenizer_open(&tok, o.tokenizer) == 0 : 1;
+    MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (ok && rank != 0) ok = prep_tokenizer_open(&tok, o.tokenizer) == 0;
+    if (!agree(ok)) {
+        if (ok && tok.bpe) tok_free(tok.bpe);
+        free(o.inputs);
+        return 1;
+    }
+    clean_options copts;
+    clean_options_default(&copts);
+    copts.keep_all_languages = o.keep_all_languages;
 
     int rc = 1;
     path_list files = {0};
-    store_writer *w = NULL;
-    prep_counts counts = {{0, 0}, {0, 0}};
-    for (int i = 0; i < o.n_inputs; i++)
-        if (collect_input(o.inputs[i], &files) != 0) goto done;
+    int *owner = NULL;
+    uint64_t *meta = NULL;
+    clean_ctx *cctx = NULL;
+    store_pwriter *w = NULL;
+    spill sp = {.fd = -1};
+    progress pg;
+    memset(&pg, 0, sizeof pg);
+    prep_layout layout;
+    memset(&layout, 0, sizeof layout);
+    prep_timing tm, sum, max;
+    memset(&tm, 0, sizeof tm);
+
+    if (share_inputs(o.inputs, o.n_inputs, &files) != 0) goto done;
     if (files.n == 0) {
-        ll_error("prepare: no text found in the inputs (%zu empty files, folders are searched for *.txt)",
-                 files.n_empty);
+        if (rank == 0) ll_error("prepare: no *.txt files found in the inputs");
         goto done;
     }
-    w = store_writer_create(o.out, tok.vocab_size, tok.eot_id, tok.identity);
+    /* The output is created first, so a bad --out fails before any work. */
+    w = store_pwriter_create(o.out, tok.vocab_size, tok.eot_id, tok.identity);
     if (!w) goto done;
-    if (write_documents(w, &tok, &files, &o, &counts) != 0) {
-        store_writer_abort(w);
-        goto done;
+    owner = ll_malloc(files.n * sizeof *owner);
+    meta = ll_calloc(files.n * M_FIELDS, sizeof *meta);
+    ok = owner && meta && assign_books(&files, nranks, owner) == 0 &&
+         progress_init(&pg, rank, nranks, &files, o.quiet) == 0 &&
+         spill_open(&sp, o.out, store_pwriter_token_bytes(w)) == 0 &&
+         (o.no_clean || (cctx = clean_ctx_new(&copts)) != NULL);
+    if (!agree(ok)) goto done;
+
+    ok = process_books(&files, owner, &o, &tok, cctx, &sp, meta, &pg, &tm) == 0;
+    if (!agree(ok)) goto done;
+    MPI_Allreduce(MPI_IN_PLACE, meta, (int)(files.n * M_FIELDS), MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+    if (make_layout(&files, meta, &o, &layout) != 0) goto done;
+
+    double t = ll_now();
+    ok = store_pwriter_define(w, layout.n_tokens, layout.n_docs_split) == 0;
+    if (agree(ok)) ok = write_store(w, &layout, meta, owner, &sp, &tok, &tm) == 0;
+    tm.t[T_WRITE] += ll_now() - t;
+    t = ll_now();
+    int committed = store_pwriter_finish(w, ok) == 0;   /* collective: includes the fsync and rename */
+    tm.t[T_WRITE] += ll_now() - t;
+    w = NULL;
+    if (!committed) goto done;
+
+    double vals[T_FIELDS + 3] = {0}, vsum[T_FIELDS + 3], vmax[T_FIELDS + 3];
+    for (int i = 0; i < T_FIELDS; i++) vals[i] = tm.t[i];
+    vals[T_FIELDS] = tm.bytes_in;
+    vals[T_FIELDS + 1] = tm.bytes_text;
+    vals[T_FIELDS + 2] = tm.tokens_written;
+    MPI_Reduce(vals, vsum, T_FIELDS + 3, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(vals, vmax, T_FIELDS + 3, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    if (rank == 0) {
+        memset(&sum, 0, sizeof sum);
+        memset(&max, 0, sizeof max);
+        for (int i = 0; i < T_FIELDS; i++) { sum.t[i] = vsum[i]; max.t[i] = vmax[i]; }
+        sum.bytes_in = vsum[T_FIELDS];
+        sum.bytes_text = vsum[T_FIELDS + 1];
+        sum.tokens_written = vsum[T_FIELDS + 2];
+        print_summary(&o, &tok, &files, &layout, &sum, &max, nranks, ll_now() - t_start);
     }
-    if (store_writer_finish(w) != 0) goto done;
-    ll_log("prepare: tokenizer %s, vocab_size %u, eot_id %u\n", tok.identity, tok.vocab_size, tok.eot_id);
-    ll_log("prepare: %zu files (%zu empty skipped)%s\n", files.n, files.n_empty,
-           files.n == 1 ? ", one document: its tail is the val split" : "");
-    ll_log("prepare: train %llu documents %llu tokens\n", (unsigned long long)counts.docs[STORE_TRAIN],
-           (unsigned long long)counts.tokens[STORE_TRAIN]);
-    ll_log("prepare: val %llu documents %llu tokens\n", (unsigned long long)counts.docs[STORE_VAL],
-           (unsigned long long)counts.tokens[STORE_VAL]);
-    ll_log("prepare: wrote %s\n", o.out);
     rc = 0;
 done:
+    if (w) store_pwriter_finish(w, 0);
+    spill_close(&sp);
+    layout_free(&layout);
+    progress_free(&pg);
+    clean_ctx_free(cctx);
+    free(owner);
+    free(meta);
     path_list_free(&files);
-    tok.destroy(&tok);
+    if (tok.bpe) tok_free(tok.bpe);
     free(o.inputs);
     return rc;
 }

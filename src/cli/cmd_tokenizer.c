@@ -18,13 +18,15 @@
 #include "llmpi/tokenizer.h"
 #include "llmpi/util.h"
 
+/* The subcommands and their options. */
 static void usage(FILE *f) {
     fprintf(f,
             "usage:\n"
             "  llmpi tokenizer train --input PATH... --vocab-size N --out DIR [--pattern REGEX]\n"
             "        [--min-frequency F] [--max-token-bytes M] [--special TOKEN...] [--threads T] [--quiet]\n"
-            "      learns byte-level BPE from files or folders (every *.txt, recursively) and\n"
-            "      writes DIR/tokenizer.json (Hugging Face tokenizers format)\n"
+            "      learns byte-level BPE from files or folders (every *.txt, recursively; names\n"
+            "      starting with '.' are skipped) and"
+            " writes DIR/tokenizer.json (Hugging Face tokenizers format)\n"
             "  llmpi tokenizer encode --tokenizer FILE|DIR [--allow-special] < text\n"
             "      prints the ids, space separated, one line\n"
             "  llmpi tokenizer decode --tokenizer FILE|DIR < ids\n"
@@ -70,6 +72,7 @@ static int read_stdin(char **out, size_t *n) {
     return 0;
 }
 
+/* `train`: options, training, DIR/tokenizer.json. Exit 0 / 1 / 2 (usage). */
 static int cmd_train(int argc, char **argv) {
     tok_train_options o;
     tok_train_options_default(&o);
@@ -138,6 +141,7 @@ static tokenizer *open_for_stream(int argc, char **argv, int *allow_special, int
     return tok_load(path);
 }
 
+/* `encode`: stdin bytes to ids on stdout. */
 static int cmd_encode(int argc, char **argv) {
     int allow_special = 0;
     tokenizer *t = open_for_stream(argc, argv, &allow_special, 1);
@@ -158,8 +162,11 @@ static int cmd_encode(int argc, char **argv) {
     return rc;
 }
 
+/* The separators decode accepts between ids. */
 static int is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
 
+/* `decode`: whitespace-separated ids on stdin to bytes on stdout; any id
+ * outside the vocabulary is refused before anything is written. */
 static int cmd_decode(int argc, char **argv) {
     int unused = 0;
     tokenizer *t = open_for_stream(argc, argv, &unused, 0);
@@ -235,6 +242,7 @@ static int report_compression(const tokenizer *t, const char **inputs, int n_inp
 /* Lists the regular files under a folder (every *.txt) or the path itself. */
 static int list_inputs(const char *path, const char ***list, int *n, char ***owned, int *n_owned);
 
+/* `info`: what the tokenizer is; with --input, how it compresses. */
 static int cmd_info_tok(int argc, char **argv) {
     const char *path = NULL;
     const char **inputs = NULL;
@@ -280,6 +288,8 @@ done:
     return rc;
 }
 
+/* Adds path (a file) or every *.txt below it (a folder) to list; the
+ * strings are kept in owned for the caller to free. */
 static int list_inputs(const char *path, const char ***list, int *n, char ***owned, int *n_owned) {
     struct stat st;
     if (stat(path, &st) != 0) { ll_error("%s: cannot read: %s", path, strerror(errno)); return -1; }

@@ -9,11 +9,17 @@
  *     the same on every rank and a saved state restores exactly;
  *   - a rank reads only the windows of its own slice, one hyperslab each.
  * Positions a rank visits only increase, so caching one epoch's permutation
- * is enough. Working out the positions (loader_position_of) is separate from
- * reading them, so a prefetch thread can later read step s+1 while s trains.
+ * is enough. Working out the positions (loader_position_of, the permutation)
+ * stays on the caller's thread; the prefetch worker only gets a list of
+ * window indices and a buffer, reads them with store_read_raw (no HDF5, no
+ * printing) and marks the job done. A prefetched batch is used only when its
+ * key (seed, first global position) is the one now due, so set_state,
+ * prefetch on/off and read failures can only cost a synchronous read, never
+ * change a batch.
  */
 #include "llmpi/loader.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +29,86 @@
  * (weight init, sampling), which use small stream numbers. */
 #define LOADER_STREAM 0x4c4f414445520000ULL  /* "LOADER\0\0" */
 #define LOADER_NO_EPOCH UINT64_MAX
+
+/* The worker and its one job slot; everything below mu is guarded by it. */
+struct loader_prefetch {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const store_reader *store;
+    store_split split;
+    int seq_len, batch_size;
+    int quit;
+    int posted, busy, done, ok;   /* job life: posted -> busy -> done */
+    uint64_t key_seed, key_position;
+    uint64_t *windows;            /* (batch_size) window indices of the job */
+    int32_t *buf;                 /* (batch_size, seq_len+1): where the job reads to */
+};
+
+/* Worker: waits for a job, reads its windows, marks it done; until quit. */
+static void *prefetch_main(void *arg) {
+    struct loader_prefetch *pf = arg;
+    pthread_mutex_lock(&pf->mu);
+    for (;;) {
+        while (!pf->quit && !pf->posted) pthread_cond_wait(&pf->cv, &pf->mu);
+        if (pf->quit) break;
+        pf->posted = 0;
+        pf->busy = 1;
+        pthread_mutex_unlock(&pf->mu);
+        int ok = 1;
+        size_t row = (size_t)pf->seq_len + 1;
+        for (int b = 0; b < pf->batch_size && ok; b++)
+            ok = store_read_raw(pf->store, pf->split, pf->windows[b] * (uint64_t)pf->seq_len, row,
+                                pf->buf + (size_t)b * row) == 0;
+        pthread_mutex_lock(&pf->mu);
+        pf->busy = 0;
+        pf->done = 1;
+        pf->ok = ok;
+        pthread_cond_broadcast(&pf->cv);
+    }
+    pthread_mutex_unlock(&pf->mu);
+    return NULL;
+}
+
+/* Stops and frees the worker (waits for a job in flight). */
+static void prefetch_stop(loader *l) {
+    struct loader_prefetch *pf = l->pf;
+    if (!pf) return;
+    pthread_mutex_lock(&pf->mu);
+    pf->quit = 1;
+    pthread_cond_broadcast(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+    pthread_join(pf->thread, NULL);
+    pthread_cond_destroy(&pf->cv);
+    pthread_mutex_destroy(&pf->mu);
+    free(pf->windows);
+    free(pf->buf);
+    free(pf);
+    l->pf = NULL;
+}
+
+/* Starts the worker if prefetch is on and the split allows raw reads.
+ * Failing to start is not an error: the loader then reads synchronously. */
+static void prefetch_start(loader *l) {
+    if (l->pf || !l->prefetch || !store_has_raw(l->store, l->split)) return;
+    struct loader_prefetch *pf = calloc(1, sizeof *pf);
+    if (!pf) return;
+    pf->store = l->store;
+    pf->split = l->split;
+    pf->seq_len = l->seq_len;
+    pf->batch_size = l->batch_size;
+    pf->windows = malloc((size_t)l->batch_size * sizeof *pf->windows);
+    pf->buf = malloc((size_t)l->batch_size * (size_t)(l->seq_len + 1) * sizeof *pf->buf);
+    int mu = -1, cv = -1;
+    if (pf->windows && pf->buf) mu = pthread_mutex_init(&pf->mu, NULL);
+    if (mu == 0) cv = pthread_cond_init(&pf->cv, NULL);
+    if (cv == 0 && pthread_create(&pf->thread, NULL, prefetch_main, pf) == 0) { l->pf = pf; return; }
+    if (cv == 0) pthread_cond_destroy(&pf->cv);
+    if (mu == 0) pthread_mutex_destroy(&pf->mu);
+    free(pf->windows);
+    free(pf->buf);
+    free(pf);
+}
 
 /* Sets up a loader over one split of an open store. -1 (one line) when the
  * shape is invalid or the split holds no complete window. */
@@ -64,10 +150,14 @@ int loader_init(loader *l, store_reader *s, store_split split, int seq_len, int 
     l->micro = 0;
     l->st.seed = seed;
     l->st.position = 0;
+    l->prefetch = 1;
+    l->pf = NULL;
     return 0;
 }
 
+/* Stops the worker and frees the buffers; safe on a zeroed or freed loader. */
 void loader_free(loader *l) {
+    prefetch_stop(l);
     free(l->perm);
     free(l->buf);
     l->perm = NULL;
@@ -94,17 +184,60 @@ static uint64_t loader_position_of(const loader *l, int b) {
            (uint64_t)b;
 }
 
+/* Window index at global stream position q (caller's thread only: it may
+ * recompute the cached permutation). */
+static uint64_t window_at(loader *l, uint64_t q) {
+    ensure_epoch(l, q / l->n_windows);
+    return l->perm[q % l->n_windows];
+}
+
+/* Takes the worker's batch into l->buf if it is the one starting at global
+ * position q0; 1 if taken. Always leaves the worker idle. */
+static int prefetch_take(loader *l, uint64_t q0) {
+    struct loader_prefetch *pf = l->pf;
+    if (!pf) return 0;
+    pthread_mutex_lock(&pf->mu);
+    while (pf->posted || pf->busy) pthread_cond_wait(&pf->cv, &pf->mu);
+    int hit = pf->done && pf->ok && pf->key_seed == l->st.seed && pf->key_position == q0;
+    if (hit) {
+        int32_t *t = l->buf;
+        l->buf = pf->buf;
+        pf->buf = t;
+    }
+    pf->done = 0;
+    pthread_mutex_unlock(&pf->mu);
+    return hit;
+}
+
+/* Posts the micro-batch due next (the worker is idle: prefetch_take ran). */
+static void prefetch_post(loader *l) {
+    prefetch_start(l);
+    struct loader_prefetch *pf = l->pf;
+    if (!pf) return;
+    uint64_t q0 = loader_position_of(l, 0);
+    for (int b = 0; b < l->batch_size; b++) pf->windows[b] = window_at(l, q0 + (uint64_t)b);
+    pthread_mutex_lock(&pf->mu);
+    pf->key_seed = l->st.seed;
+    pf->key_position = q0;
+    pf->done = 0;
+    pf->posted = 1;
+    pthread_cond_broadcast(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+}
+
 /* Reads this rank's next micro-batch: inputs[b*T+t] = window[t], targets =
  * the same shifted by one. Advances the global position after grad_accum
- * calls. -1 (one line) on a read error; the state is then unchanged. */
+ * calls, then posts the following micro-batch to the prefetch worker. -1
+ * (one line) on a read error; the state is then unchanged. */
 int loader_next(loader *l, int *inputs, int *targets) {
     const int T = l->seq_len;
-    for (int b = 0; b < l->batch_size; b++) {
-        uint64_t q = loader_position_of(l, b);
-        ensure_epoch(l, q / l->n_windows);
-        uint64_t window = l->perm[q % l->n_windows];
-        int32_t *row = l->buf + (size_t)b * (size_t)(T + 1);
-        if (store_read(l->store, l->split, window * (uint64_t)T, (size_t)T + 1, row) != 0) return -1;
+    uint64_t q0 = loader_position_of(l, 0);
+    if (!prefetch_take(l, q0)) {
+        for (int b = 0; b < l->batch_size; b++) {
+            uint64_t window = window_at(l, q0 + (uint64_t)b);
+            int32_t *row = l->buf + (size_t)b * (size_t)(T + 1);
+            if (store_read(l->store, l->split, window * (uint64_t)T, (size_t)T + 1, row) != 0) return -1;
+        }
     }
     for (int b = 0; b < l->batch_size; b++) {
         const int32_t *row = l->buf + (size_t)b * (size_t)(T + 1);
@@ -117,6 +250,7 @@ int loader_next(loader *l, int *inputs, int *targets) {
         l->micro = 0;
         l->st.position += (uint64_t)l->nranks * (uint64_t)l->batch_size * (uint64_t)l->grad_accum;
     }
+    prefetch_post(l);
     return 0;
 }
 
@@ -135,3 +269,11 @@ int loader_set_state(loader *l, const loader_state *st) {
     l->micro = 0;
     return 0;
 }
+
+/* Off stops the worker now; on takes effect at the next loader_next. */
+void loader_set_prefetch(loader *l, int on) {
+    l->prefetch = on != 0;
+    if (!l->prefetch) prefetch_stop(l);
+}
+
+int loader_prefetching(const loader *l) { return l->pf != NULL; }

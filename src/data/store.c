@@ -17,12 +17,24 @@
  * Output goes to "<out>.tmp.<pid>" and is renamed into place only when
  * complete. Objects are created without modification times, so the same
  * input gives a byte-identical file.
+ *
+ * The parallel writer knows every size before the first token: its datasets
+ * are contiguous and fixed-size, allocated at creation, never filled, so each
+ * rank writes its ranges once and where they belong, whatever the rank count.
+ *
+ * The raw map (for store_read_raw) is built only from what HDF5 reports
+ * about the file (layout, filters, byte order, chunk addresses) and checked
+ * against the file's size, so a damaged file can only make raw reads fail,
+ * never read outside the file.
  */
 #include "llmpi/store.h"
 
+#include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -274,11 +286,65 @@ static int validate_offsets(store_reader *s, store_split split) {
     return rc;
 }
 
+/* Builds the raw map of one split's tokens if the layout allows it (see
+ * store.h); leaves raw_ok = 0 otherwise. Never fails the open: raw reads are
+ * an optimisation. */
+static void build_raw_map(store_reader *s, store_split_info *si, off_t file_size) {
+    si->raw_ok = 0;
+    if (s->raw_fd < 0 || si->n_tokens == 0) return;
+    hid_t type = H5Dget_type(si->tokens_dset);
+    hid_t dcpl = H5Dget_create_plist(si->tokens_dset);
+    int little = type >= 0 && H5Tget_order(type) == H5T_ORDER_LE;
+    H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+    int unfiltered = dcpl >= 0 && H5Pget_nfilters(dcpl) == 0;
+    uint64_t bytes_per_chunk = 0;
+    if (little && unfiltered && layout == H5D_CONTIGUOUS) {
+        haddr_t addr = H5Dget_offset(si->tokens_dset);
+        si->raw_chunk = si->n_tokens;
+        si->raw_n_chunks = 1;
+        si->raw_addr = malloc(sizeof *si->raw_addr);
+        if (addr != HADDR_UNDEF && si->raw_addr) { si->raw_addr[0] = addr; si->raw_ok = 1; }
+        bytes_per_chunk = si->n_tokens * s->token_bytes;
+    } else if (little && unfiltered && layout == H5D_CHUNKED) {
+        hsize_t chunk = 0, n_alloc = 0;
+        /* HDF5 1.10 wants the dataset's own dataspace here, not H5S_ALL */
+        hid_t space = H5Dget_space(si->tokens_dset);
+        if (space >= 0 && H5Pget_chunk(dcpl, 1, &chunk) == 1 && chunk > 0 &&
+            H5Dget_num_chunks(si->tokens_dset, space, &n_alloc) >= 0) {
+            uint64_t needed = (si->n_tokens + chunk - 1) / chunk;
+            si->raw_chunk = chunk;
+            si->raw_n_chunks = needed;
+            si->raw_addr = n_alloc == needed ? calloc(needed, sizeof *si->raw_addr) : NULL;
+            int ok = si->raw_addr != NULL;
+            for (hsize_t i = 0; ok && i < n_alloc; i++) {
+                hsize_t coord = 0, size = 0;
+                unsigned mask = 0;
+                haddr_t addr = HADDR_UNDEF;
+                ok = H5Dget_chunk_info(si->tokens_dset, space, i, &coord, &mask, &addr, &size) >= 0 &&
+                     addr != HADDR_UNDEF && coord % chunk == 0 && coord / chunk < needed &&
+                     size == chunk * s->token_bytes && si->raw_addr[coord / chunk] == 0;
+                if (ok) si->raw_addr[coord / chunk] = addr;
+            }
+            for (uint64_t i = 0; ok && i < needed; i++) ok = si->raw_addr[i] != 0;
+            si->raw_ok = ok;
+            bytes_per_chunk = chunk * s->token_bytes;
+        }
+        if (space >= 0) H5Sclose(space);
+    }
+    for (uint64_t i = 0; si->raw_ok && i < si->raw_n_chunks; i++)
+        if (si->raw_addr[i] > (uint64_t)file_size || bytes_per_chunk > (uint64_t)file_size - si->raw_addr[i])
+            si->raw_ok = 0;
+    if (!si->raw_ok) { free(si->raw_addr); si->raw_addr = NULL; }
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (type >= 0) H5Tclose(type);
+}
+
 /* Opens and validates the store at path (see the invariants above). On -1
  * nothing stays open. */
 int store_open(store_reader *s, const char *path) {
     memset(s, 0, sizeof *s);
     s->file = -1;
+    s->raw_fd = -1;
     for (int i = 0; i < 2; i++) s->split[i].tokens_dset = s->split[i].offsets_dset = -1;
     if (snprintf(s->path, sizeof s->path, "%s", path) >= (int)sizeof s->path) {
         ll_error("%s: path too long", path);
@@ -327,6 +393,7 @@ int store_open(store_reader *s, const char *path) {
         if (store_attr_read_u64(s->file, count_names[i], &counts[i], path) != 0) goto fail;
 
     size_t token_bytes = vocab <= 65536 ? 2 : 4;
+    s->token_bytes = token_bytes;
     hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
     if (dapl < 0 || H5Pset_chunk_cache(dapl, STORE_CHUNK_CACHE_SLOTS, STORE_CHUNK_CACHE_BYTES, 0.75) < 0) {
         ll_error("%s: cannot set up the chunk cache", path);
@@ -346,6 +413,14 @@ int store_open(store_reader *s, const char *path) {
     H5Pclose(dapl);
     if (!ok) goto fail;
     if (validate_offsets(s, STORE_TRAIN) != 0 || validate_offsets(s, STORE_VAL) != 0) goto fail;
+    /* A userblock would shift every address HDF5 reports: no raw map then. */
+    hsize_t userblock = 1;
+    hid_t fcpl = H5Fget_create_plist(s->file);
+    if (fcpl >= 0) { H5Pget_userblock(fcpl, &userblock); H5Pclose(fcpl); }
+    struct stat st = {0};
+    if (userblock == 0) s->raw_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (s->raw_fd >= 0 && fstat(s->raw_fd, &st) != 0) { close(s->raw_fd); s->raw_fd = -1; }
+    for (int sp = 0; sp < 2 && s->raw_fd >= 0; sp++) build_raw_map(s, &s->split[sp], st.st_size);
     return 0;
 fail:
     store_close(s);
@@ -358,9 +433,14 @@ void store_close(store_reader *s) {
         if (s->split[i].tokens_dset > 0) H5Dclose(s->split[i].tokens_dset);
         if (s->split[i].offsets_dset > 0) H5Dclose(s->split[i].offsets_dset);
         s->split[i].tokens_dset = s->split[i].offsets_dset = -1;
+        free(s->split[i].raw_addr);
+        s->split[i].raw_addr = NULL;
+        s->split[i].raw_ok = 0;
     }
     if (s->file > 0) H5Fclose(s->file);
     s->file = -1;
+    if (s->raw_fd >= 0) close(s->raw_fd);
+    s->raw_fd = -1;
 }
 
 /* Reads elements [start, start+n) of a 1-D dataset with n_elems elements
@@ -416,6 +496,54 @@ int store_read_offsets(store_reader *s, store_split split, uint64_t start, size_
     char what[32];
     snprintf(what, sizeof what, "/%s/doc_offsets", split_name[split]);
     return read_range(s, si->offsets_dset, what, si->n_docs, start, n, H5T_NATIVE_UINT64, out);
+}
+
+int store_has_raw(const store_reader *s, store_split split) {
+    return (split == STORE_TRAIN || split == STORE_VAL) && s->split[split].raw_ok;
+}
+
+/* Reads tokens [start, start+n) through the raw map: chunk by chunk with
+ * pread, little-endian to int32, each id checked. Prints nothing. */
+int store_read_raw(const store_reader *s, store_split split, uint64_t start, size_t n, int32_t *out) {
+    if (!store_has_raw(s, split)) return -1;
+    const store_split_info *si = &s->split[split];
+    if (start > si->n_tokens || n > si->n_tokens - start) return -1;
+    unsigned char buf[8192];
+    size_t per_buf = sizeof buf / s->token_bytes, done = 0;
+    while (done < n) {
+        uint64_t pos = start + done, chunk = pos / si->raw_chunk, in_chunk = pos % si->raw_chunk;
+        size_t take = n - done;
+        if (take > si->raw_chunk - in_chunk) take = (size_t)(si->raw_chunk - in_chunk);
+        if (take > per_buf) take = per_buf;
+        size_t bytes = take * s->token_bytes;
+        off_t at = (off_t)(si->raw_addr[chunk] + in_chunk * s->token_bytes);
+        size_t got = 0;
+        while (got < bytes) {
+            ssize_t r = pread(s->raw_fd, buf + got, bytes - got, at + (off_t)got);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) return -1;
+            got += (size_t)r;
+        }
+        for (size_t i = 0; i < take; i++) {
+            uint32_t v;
+            if (s->token_bytes == 2) { uint16_t le; memcpy(&le, buf + 2 * i, 2); v = le16toh(le); }
+            else { uint32_t le; memcpy(&le, buf + 4 * i, 4); v = le32toh(le); }
+            if (v >= s->vocab_size) return -1;
+            out[done + i] = (int32_t)v;
+        }
+        done += take;
+    }
+    return 0;
+}
+
+/* Compares the store's tokenizer with the expected one. 0 / -1 (one line). */
+int store_check_tokenizer(const store_reader *s, const char *identity, uint32_t vocab_size) {
+    if (strcmp(s->tokenizer, identity) != 0 || s->vocab_size != vocab_size) {
+        ll_error("%s: made with tokenizer %s (vocab %u), but %s (vocab %u) was given: re-run llmpi prepare "
+                 "with that tokenizer", s->path, s->tokenizer, s->vocab_size, identity, vocab_size);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- writer ---- */
@@ -642,4 +770,201 @@ void store_writer_abort(store_writer *w) {
     memcpy(tmp, w->tmp, sizeof tmp);
     writer_release(w);
     unlink(tmp);
+}
+
+/* ---- parallel writer ---- */
+
+struct store_pwriter {
+    char path[1024], tmp[1100];
+    hid_t file;
+    hid_t tokens[2], offsets[2];
+    uint64_t n_tokens[2], n_docs[2];
+    uint32_t vocab_size, eot_id;
+    char tokenizer[STORE_TOKENIZER_MAX];
+    size_t token_bytes;
+    int rank;
+    int failed;          /* this rank saw an error: finish() will not commit */
+};
+
+/* 1 on every rank if ok is 1 on every rank. */
+static int all_ok(int ok) {
+    int all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    return all;
+}
+
+/* Creates the temporary file with the MPI-IO driver. The temporary name is
+ * rank 0's (<out>.tmp.<pid of rank 0>), so every rank opens the same file. */
+store_pwriter *store_pwriter_create(const char *path, uint32_t vocab_size, uint32_t eot_id,
+                                    const char *tokenizer_identity) {
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    int ok = 1;
+    if (vocab_size == 0 || vocab_size > INT32_MAX || eot_id >= vocab_size || !tokenizer_identity ||
+        strlen(tokenizer_identity) >= STORE_TOKENIZER_MAX || strlen(path) >= 1024) {
+        if (rank == 0)
+            ll_error("%s: store_pwriter_create: vocab_size %u / eot_id %u / tokenizer identity / path invalid",
+                     path, vocab_size, eot_id);
+        return NULL;   /* the same arguments on every rank: every rank returns here */
+    }
+    store_pwriter *w = calloc(1, sizeof *w);
+    if (!w) ok = 0;
+    if (!all_ok(ok)) {
+        if (rank == 0) ll_error("%s: store_pwriter_create: out of memory", path);
+        free(w);
+        return NULL;
+    }
+    w->rank = rank;
+    w->file = -1;
+    for (int i = 0; i < 2; i++) w->tokens[i] = w->offsets[i] = -1;
+    snprintf(w->path, sizeof w->path, "%s", path);
+    if (rank == 0 && ll_tmp_path(w->tmp, sizeof w->tmp, path) != 0) w->tmp[0] = '\0';
+    MPI_Bcast(w->tmp, (int)sizeof w->tmp, MPI_CHAR, 0, MPI_COMM_WORLD);
+    w->vocab_size = vocab_size;
+    w->eot_id = eot_id;
+    snprintf(w->tokenizer, sizeof w->tokenizer, "%s", tokenizer_identity);
+    w->token_bytes = vocab_size <= 65536 ? 2 : 4;
+    if (!w->tmp[0]) {
+        if (rank == 0) ll_error("%s: path too long", path);
+        free(w);
+        return NULL;
+    }
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0 && H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL) >= 0 &&
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0)
+        w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (!all_ok(w->file >= 0)) {
+        if (rank == 0) ll_error("%s: cannot create %s (does the folder exist and is it writable?)", path, w->tmp);
+        if (w->file >= 0) H5Fclose(w->file);
+        if (rank == 0) unlink(w->tmp);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+size_t store_pwriter_token_bytes(const store_pwriter *w) { return w->token_bytes; }
+
+/* Creates one fixed-size contiguous dataset, allocated now and never filled
+ * (every element is written by some rank). -1 when HDF5 refuses. */
+static hid_t create_fixed(hid_t group, const char *name, hid_t type, uint64_t n) {
+    hsize_t dim = n;
+    hid_t space = H5Screate_simple(1, &dim, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t d = -1;
+    if (space >= 0 && dcpl >= 0 && H5Pset_layout(dcpl, H5D_CONTIGUOUS) >= 0 &&
+        H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 && H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
+        H5Pset_obj_track_times(dcpl, 0) >= 0)
+        d = H5Dcreate2(group, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (space >= 0) H5Sclose(space);
+    return d;
+}
+
+/* Creates /train and /val with their datasets and writes the root
+ * attributes (same values on every rank, as parallel HDF5 requires). */
+int store_pwriter_define(store_pwriter *w, const uint64_t n_tokens[2], const uint64_t n_docs[2]) {
+    int ok = 1;
+    const char *p = w->tmp;
+    hid_t tok_type = w->token_bytes == 2 ? H5T_STD_U16LE : H5T_STD_U32LE;
+    for (int i = 0; i < 2 && ok; i++) {
+        w->n_tokens[i] = n_tokens[i];
+        w->n_docs[i] = n_docs[i];
+        hid_t g = store_create_group(w->file, split_name[i]);
+        if (g < 0) { ok = 0; break; }
+        w->tokens[i] = create_fixed(g, "tokens", tok_type, n_tokens[i]);
+        w->offsets[i] = create_fixed(g, "doc_offsets", H5T_STD_U64LE, n_docs[i]);
+        H5Gclose(g);
+        ok = w->tokens[i] >= 0 && w->offsets[i] >= 0;
+    }
+    if (!ok) { if (w->rank == 0) ll_error("%s: cannot create the datasets", p); w->failed = 1; return -1; }
+    /* the attribute helpers print on failure; on other ranks the same failure is certain */
+    if (store_attr_write_str(w->file, "format", STORE_FORMAT, p) != 0 ||
+        store_attr_write_u64(w->file, "version", STORE_VERSION, p) != 0 ||
+        store_attr_write_u64(w->file, "vocab_size", w->vocab_size, p) != 0 ||
+        store_attr_write_u64(w->file, "eot_id", w->eot_id, p) != 0 ||
+        store_attr_write_str(w->file, "tokenizer", w->tokenizer, p) != 0 ||
+        store_attr_write_u64(w->file, "n_docs_train", n_docs[STORE_TRAIN], p) != 0 ||
+        store_attr_write_u64(w->file, "n_docs_val", n_docs[STORE_VAL], p) != 0 ||
+        store_attr_write_u64(w->file, "n_tokens_train", n_tokens[STORE_TRAIN], p) != 0 ||
+        store_attr_write_u64(w->file, "n_tokens_val", n_tokens[STORE_VAL], p) != 0) {
+        w->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Independent hyperslab write of n elements at start. 0 / -1 (one line). */
+static int pwrite_range(store_pwriter *w, hid_t dset, const char *what, uint64_t total, uint64_t start,
+                        hid_t mem_type, const void *buf, size_t n) {
+    if (dset < 0 || start > total || n > total - start) {
+        ll_error("%s: %s: write of [%llu, +%zu) outside %llu elements", w->tmp, what,
+                 (unsigned long long)start, n, (unsigned long long)total);
+        w->failed = 1;
+        return -1;
+    }
+    if (n == 0) return 0;
+    hsize_t off = start, count = n;
+    hid_t fspace = H5Dget_space(dset);
+    hid_t mspace = H5Screate_simple(1, &count, NULL);
+    int rc = -1;
+    if (fspace >= 0 && mspace >= 0 && H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &off, NULL, &count, NULL) >= 0 &&
+        H5Dwrite(dset, mem_type, mspace, fspace, H5P_DEFAULT, buf) >= 0)
+        rc = 0;
+    else {
+        ll_error("%s: %s: write of [%llu, +%zu) failed (disk full?)", w->tmp, what, (unsigned long long)start, n);
+        w->failed = 1;
+    }
+    if (mspace >= 0) H5Sclose(mspace);
+    if (fspace >= 0) H5Sclose(fspace);
+    return rc;
+}
+
+int store_pwriter_write_tokens(store_pwriter *w, store_split split, uint64_t start, const void *tokens,
+                               size_t n) {
+    if (split != STORE_TRAIN && split != STORE_VAL) { ll_error("%s: write: bad split %d", w->tmp, (int)split); w->failed = 1; return -1; }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t v = w->token_bytes == 2 ? ((const uint16_t *)tokens)[i] : ((const uint32_t *)tokens)[i];
+        if (v >= w->vocab_size) {
+            ll_error("%s: write: token %u at %llu not below vocab_size %u", w->tmp, v,
+                     (unsigned long long)(start + i), w->vocab_size);
+            w->failed = 1;
+            return -1;
+        }
+    }
+    char what[32];
+    snprintf(what, sizeof what, "/%s/tokens", split_name[split]);
+    return pwrite_range(w, w->tokens[split], what, w->n_tokens[split], start,
+                        w->token_bytes == 2 ? H5T_NATIVE_UINT16 : H5T_NATIVE_UINT32, tokens, n);
+}
+
+int store_pwriter_write_offsets(store_pwriter *w, store_split split, uint64_t start,
+                                const uint64_t *offsets, size_t n) {
+    if (split != STORE_TRAIN && split != STORE_VAL) { ll_error("%s: write: bad split %d", w->tmp, (int)split); w->failed = 1; return -1; }
+    char what[32];
+    snprintf(what, sizeof what, "/%s/doc_offsets", split_name[split]);
+    return pwrite_range(w, w->offsets[split], what, w->n_docs[split], start, H5T_NATIVE_UINT64, offsets, n);
+}
+
+/* Closes everything (collectively), then rank 0 commits or removes the
+ * temporary file and tells the others which. */
+int store_pwriter_finish(store_pwriter *w, int ok) {
+    if (!w) return -1;
+    for (int i = 0; i < 2; i++) {
+        if (w->tokens[i] >= 0) H5Dclose(w->tokens[i]);
+        if (w->offsets[i] >= 0) H5Dclose(w->offsets[i]);
+    }
+    int good = all_ok(ok && !w->failed);
+    herr_t closed = H5Fclose(w->file);
+    good = all_ok(good && closed >= 0);
+    int committed = 0;
+    if (w->rank == 0) {
+        if (good && closed < 0) ll_error("%s: closing failed (disk full?)", w->tmp);
+        if (good && ll_commit_file(w->tmp, w->path) == 0) committed = 1;
+        else unlink(w->tmp);
+    }
+    MPI_Bcast(&committed, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    free(w);
+    return committed ? 0 : -1;
 }

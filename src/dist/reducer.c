@@ -34,6 +34,7 @@ struct dist_reducer {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     size_t ready;          /* frontier published by backward */
+    double t_all_ready;    /* when backward published the whole buffer (0: not yet) */
     int next;              /* next bucket to reduce */
     int round_active, shutdown, failed;
 };
@@ -140,6 +141,7 @@ void dist_reducer_free(dist_reducer *r) {
 void dist_reducer_begin(dist_reducer *r) {
     pthread_mutex_lock(&r->mu);
     r->ready = 0;
+    r->t_all_ready = 0.0;
     r->next = 0;
     r->failed = 0;
     r->round_active = 1;
@@ -150,6 +152,7 @@ void dist_reducer_ready(void *reducer, size_t ready) {
     dist_reducer *r = reducer;
     pthread_mutex_lock(&r->mu);
     if (ready > r->ready) r->ready = ready;
+    if (ready >= r->n && r->t_all_ready == 0.0) r->t_all_ready = ll_now();
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
@@ -170,7 +173,10 @@ int dist_reducer_finish(dist_reducer *r, double *wait_seconds) {
             failed = reduce_bucket(r, b, r->counts, r->displs) != MPI_SUCCESS;
         r->round_active = 0;
     }
-    if (wait_seconds) *wait_seconds = ll_now() - t0;
+    /* exposed communication: from the end of backward's compute (not from
+     * this call: a spinning communication thread can delay the main thread
+     * getting here) to the reduced gradient being available */
+    if (wait_seconds) *wait_seconds = ll_now() - (r->t_all_ready > 0.0 && r->t_all_ready < t0 ? r->t_all_ready : t0);
     if (failed) { ll_error("mpi: gradient reduction failed"); return -1; }
     return 0;
 }

@@ -217,6 +217,7 @@ static inline int heap_less(heap_item a, heap_item b) {
     return a.id < b.id || (a.id == b.id && a.pos < b.pos);
 }
 
+/* Adds x to the binary min-heap h[0..*n). */
 static void heap_push(heap_item *h, size_t *n, heap_item x) {
     size_t i = (*n)++;
     while (i > 0) {
@@ -228,6 +229,7 @@ static void heap_push(heap_item *h, size_t *n, heap_item x) {
     h[i] = x;
 }
 
+/* Removes and returns the smallest item (*n > 0). */
 static heap_item heap_pop(heap_item *h, size_t *n) {
     heap_item top = h[0], x = h[--(*n)];
     size_t i = 0;
@@ -428,7 +430,10 @@ tokenizer *tok_build(const char *pattern, const int32_t *merges, int n_merges,
     t->specials = ll_calloc((size_t)n_specials, sizeof *t->specials);
     t->token_off = ll_malloc(((size_t)t->vocab_size + 1) * sizeof *t->token_off);
     t->pool = ll_calloc(1, sizeof *t->pool);
-    if (!t->pattern || !t->merges || !t->specials || !t->token_off || !t->pool) goto fail;
+    if (!t->pattern || !t->merges || !t->specials || !t->token_off || !t->pool) {
+        if (!t->pattern) ll_error("%s: out of memory", where);
+        goto fail;
+    }
     pthread_mutex_init(&t->pool->mutex, NULL);
     if (n_merges) memcpy(t->merges, merges, (size_t)(2 * n_merges) * sizeof *t->merges);
 
@@ -475,7 +480,7 @@ tokenizer *tok_build(const char *pattern, const int32_t *merges, int n_merges,
         }
         len[256 + n_merges + k] = (uint32_t)sl;
         total += sl;
-        if (!(t->specials[k] = strdup(specials[k]))) { free(len); goto fail; }
+        if (!(t->specials[k] = strdup(specials[k]))) { ll_error("%s: out of memory", where); free(len); goto fail; }
     }
     if (total > TOK_MAX_TOTAL_BYTES) {
         ll_error("%s: the tokens hold %llu bytes in all (limit %u)", where, (unsigned long long)total,

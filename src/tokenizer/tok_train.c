@@ -5,7 +5,9 @@
  * chunk; block edges do not depend on the thread count), each thread splits
  * blocks into chunks and counts unique chunks in its own table; the tables
  * are summed and sorted by bytes, so what follows sees the same input
- * whatever the thread count.
+ * whatever the thread count. (A custom --pattern whose chunks can cross such
+ * a newline is still cut there in texts longer than a block: deterministic,
+ * only chunk statistics change, never the encoder.)
  * Phase 2 (serial, integer only, hence deterministic): every unique chunk is
  * a word of ids weighted by its count. Pair counts live in a map with, per
  * pair, the list of words that may hold it; a max-heap keyed by (count desc,
@@ -34,7 +36,7 @@
 #define TRAIN_WINDOW_BYTES ((size_t)32 << 20)   /* text read per parallel batch */
 #define TRAIN_BLOCK_BYTES ((size_t)1 << 20)
 #define TRAIN_MAX_TOKEN_BYTES (1 << 20)
-#define PROGRESS_MIN_BYTES ((size_t)8 << 20)   /* smaller inputs train silently */
+#define MAX_FOLDER_DEPTH 64
 
 static const char *const builtin_specials[] = {TOK_EOT, TOK_SYSTEM, TOK_USER, TOK_ASSISTANT, TOK_END};
 #define N_BUILTIN_SPECIALS 5
@@ -48,14 +50,16 @@ void tok_train_options_default(tok_train_options *o) {
 /* ---- phase 1: unique chunks ---- */
 
 typedef struct {
-    uint64_t hash;
-    uint64_t off;            /* into arena */
+    uint32_t tag;            /* high half of the hash: most mismatches stop here */
     uint32_t len;            /* 0: empty slot (chunks are never empty) */
+    uint64_t head;           /* the first 8 bytes, zero padded: short chunks compare here */
+    uint64_t off;            /* all the bytes, in arena */
     int64_t count;
 } chunk_slot;
 
 /* Open addressing with the entries in the slots themselves: one cache line
- * per probe, which is what bounds the counting speed. */
+ * per probe, and no arena access for chunks of up to 8 bytes (most of them),
+ * which is what bounds the counting speed. */
 typedef struct {
     chunk_slot *slots;       /* power-of-two size, load < 1/2 */
     size_t n_slots, n;
@@ -75,13 +79,22 @@ static int table_init(chunk_table *c) {
     return 0;
 }
 
+/* Frees the table's memory; safe on a zeroed table. */
 static void table_free(chunk_table *c) {
     free(c->slots);
     free(c->arena);
     memset(c, 0, sizeof *c);
 }
 
-/* Doubles the slots and re-inserts every entry. */
+/* The first 8 bytes of p[0..len) as a zero-padded word. */
+static inline uint64_t head_of(const uint8_t *p, size_t len) {
+    uint64_t w = 0;
+    memcpy(&w, p, len < 8 ? len : 8);
+    return w;
+}
+
+/* Doubles the slots and re-inserts every entry (hashing the bytes again:
+ * slots keep only half of the hash). */
 static int table_grow(chunk_table *c) {
     size_t n_slots = c->n_slots * 2;
     chunk_slot *slots = calloc(n_slots, sizeof *slots);
@@ -91,7 +104,7 @@ static int table_grow(chunk_table *c) {
     }
     for (size_t e = 0; e < c->n_slots; e++) {
         if (!c->slots[e].len) continue;
-        size_t i = c->slots[e].hash & (n_slots - 1);
+        size_t i = tok_hash_bytes(c->arena + c->slots[e].off, c->slots[e].len) & (n_slots - 1);
         while (slots[i].len) i = (i + 1) & (n_slots - 1);
         slots[i] = c->slots[e];
     }
@@ -101,14 +114,22 @@ static int table_grow(chunk_table *c) {
     return 0;
 }
 
+/* Whether slot e holds chunk[0..len) (tag and head already computed). */
+static inline int slot_holds(const chunk_table *c, const chunk_slot *e, const uint8_t *chunk, size_t len,
+                             uint32_t tag, uint64_t head) {
+    if (e->tag != tag || e->len != len || e->head != head) return 0;
+    return len <= 8 || memcmp(c->arena + e->off + 8, chunk + 8, len - 8) == 0;
+}
+
 /* Adds `count` occurrences of chunk[0..len) (len > 0) with hash h. */
 static int table_add(chunk_table *c, const uint8_t *chunk, size_t len, uint64_t h, int64_t count) {
     size_t mask = c->n_slots - 1;
     size_t i = h & mask;
+    uint32_t tag = (uint32_t)(h >> 32);
+    uint64_t head = head_of(chunk, len);
     for (; c->slots[i].len; i = (i + 1) & mask) {
-        chunk_slot *e = &c->slots[i];
-        if (e->hash == h && e->len == len && memcmp(c->arena + e->off, chunk, len) == 0) {
-            e->count += count;
+        if (slot_holds(c, &c->slots[i], chunk, len, tag, head)) {
+            c->slots[i].count += count;
             return 0;
         }
     }
@@ -126,9 +147,20 @@ static int table_add(chunk_table *c, const uint8_t *chunk, size_t len, uint64_t 
         c->arena_cap = cap;
     }
     memcpy(c->arena + c->arena_n, chunk, len);
-    c->slots[i] = (chunk_slot){h, c->arena_n, (uint32_t)len, count};
+    c->slots[i] = (chunk_slot){tag, (uint32_t)len, head, c->arena_n, count};
     c->arena_n += len;
     c->n++;
+    return 0;
+}
+
+/* Whether bytes[0..len) is in the table. */
+static int table_has(const chunk_table *c, const uint8_t *bytes, size_t len) {
+    uint64_t h = tok_hash_bytes(bytes, len);
+    size_t mask = c->n_slots - 1;
+    uint32_t tag = (uint32_t)(h >> 32);
+    uint64_t head = head_of(bytes, len);
+    for (size_t i = h & mask; c->slots[i].len; i = (i + 1) & mask)
+        if (slot_holds(c, &c->slots[i], bytes, len, tag, head)) return 1;
     return 0;
 }
 
@@ -251,6 +283,7 @@ static int counter_add_file(counter *k, const char *path, uint8_t *window, size_
 
 typedef struct { char **v; size_t n, cap; } path_list;
 
+/* Appends a copy of p; -1 (one line) on out of memory. */
 static int paths_push(path_list *l, const char *p) {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
@@ -264,15 +297,22 @@ static int paths_push(path_list *l, const char *p) {
     return 0;
 }
 
+/* Frees every path and the list. */
 static void paths_free(path_list *l) {
     for (size_t i = 0; i < l->n; i++) free(l->v[i]);
     free(l->v);
 }
 
-/* Adds path if it is a file; every *.txt below it if it is a folder. */
-static int collect(path_list *l, const char *path, int top) {
+/* Adds path if it is a file; every *.txt below it if it is a folder (names
+ * starting with '.' are skipped). depth 0 is a path the user named. */
+static int collect(path_list *l, const char *path, int depth) {
     struct stat st;
+    int top = depth == 0;
     if (stat(path, &st) != 0) { ll_error("%s: cannot read: %s", path, strerror(errno)); return -1; }
+    if (depth > MAX_FOLDER_DEPTH) {
+        ll_error("%s: folders nested deeper than %d (a symbolic link loop?)", path, MAX_FOLDER_DEPTH);
+        return -1;
+    }
     if (!S_ISDIR(st.st_mode)) {
         size_t n = strlen(path);
         if (top || (n > 4 && !strcmp(path + n - 4, ".txt"))) return paths_push(l, path);
@@ -286,13 +326,14 @@ static int collect(path_list *l, const char *path, int top) {
         if (de->d_name[0] == '.') continue;
         char *child = NULL;
         if (asprintf(&child, "%s/%s", path, de->d_name) < 0) { rc = -1; break; }
-        rc = collect(l, child, 0);
+        rc = collect(l, child, depth + 1);
         free(child);
     }
     closedir(d);
     return rc;
 }
 
+/* qsort order of C strings (byte order, locale-free). */
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -305,6 +346,7 @@ typedef struct {
     int64_t count;
 } unique_chunk;
 
+/* qsort order of chunks: bytes, then length (a prefix first). */
 static int cmp_chunk(const void *a, const void *b) {
     const unique_chunk *x = a, *y = b;
     size_t n = x->len < y->len ? x->len : y->len;
@@ -356,6 +398,7 @@ static inline int heap_above(heap_entry a, heap_entry b) {
     return a.count > b.count || (a.count == b.count && a.key < b.key);
 }
 
+/* Adds an entry to the max-heap; -1 (one line) on out of memory. */
 static int heap_push(bpe *s, int64_t count, uint64_t key) {
     if (s->heap_n == s->heap_cap) {
         size_t cap = s->heap_cap ? s->heap_cap * 2 : 1024;
@@ -376,6 +419,7 @@ static int heap_push(bpe *s, int64_t count, uint64_t key) {
     return 0;
 }
 
+/* Removes and returns the top entry (heap not empty). */
 static heap_entry heap_pop(bpe *s) {
     heap_entry top = s->heap[0], x = s->heap[--s->heap_n];
     size_t i = 0, n = s->heap_n;
@@ -461,14 +505,7 @@ static int token_add(bpe *s, const uint8_t *bytes, uint32_t len) {
 
 /* Whether bytes[0..len) is already a token. */
 static int token_exists(const bpe *s, const uint8_t *bytes, size_t len) {
-    const chunk_table *c = &s->token_set;
-    uint64_t h = tok_hash_bytes(bytes, len);
-    size_t mask = c->n_slots - 1;
-    for (size_t i = h & mask; c->slots[i].len; i = (i + 1) & mask) {
-        const chunk_slot *e = &c->slots[i];
-        if (e->hash == h && e->len == len && memcmp(c->arena + e->off, bytes, len) == 0) return 1;
-    }
-    return 0;
+    return table_has(&s->token_set, bytes, len);
 }
 
 /* Rewrites word w with merge (left, right) -> id, left to right and
@@ -501,6 +538,7 @@ static int apply_merge(bpe *s, int32_t w, int32_t left, int32_t right, int32_t i
     return 0;
 }
 
+/* Frees everything bpe_run allocated, also after a failure midway. */
 static void bpe_free(bpe *s) {
     free(s->ids); free(s->word_off); free(s->word_len); free(s->word_count); free(s->word_stamp);
     for (size_t p = 0; p < s->n_pairs; p++) free(s->pairs[p].words);
@@ -682,7 +720,7 @@ static tokenizer *train(const train_input *in, const tok_train_options *o) {
 
     if (in->paths) {
         for (int i = 0; i < in->n_paths; i++)
-            if (collect(&files, in->paths[i], 1) != 0) goto out;
+            if (collect(&files, in->paths[i], 0) != 0) goto out;
         if (files.n == 0) { ll_error("tokenizer: train: no *.txt file in the given input"); goto out; }
         qsort(files.v, files.n, sizeof *files.v, cmp_str);
         window = ll_malloc(TRAIN_WINDOW_BYTES);
@@ -709,11 +747,17 @@ static tokenizer *train(const train_input *in, const tok_train_options *o) {
         chunk_table *c = &k.tables[i];
         for (size_t e = 0; e < c->n_slots; e++) {
             chunk_slot *x = &c->slots[e];
-            if (x->len && table_add(&k.tables[0], c->arena + x->off, x->len, x->hash, x->count) != 0) goto out;
+            if (x->len && table_add(&k.tables[0], c->arena + x->off, x->len,
+                                    tok_hash_bytes(c->arena + x->off, x->len), x->count) != 0)
+                goto out;
         }
         table_free(c);
     }
     chunk_table *all = &k.tables[0];
+    if (all->n > INT32_MAX) {   /* words are indexed with int32 */
+        ll_error("tokenizer: train: %zu unique chunks, more than %d", all->n, INT32_MAX);
+        goto out;
+    }
     chunks = ll_malloc(all->n * sizeof *chunks);
     if (!chunks) goto out;
     size_t n_chunks = 0;
@@ -723,12 +767,14 @@ static tokenizer *train(const train_input *in, const tok_train_options *o) {
     }
     qsort(chunks, all->n, sizeof *chunks, cmp_chunk);
     if (o->progress)
-        ll_log("tokenizer: %.1f MB, %zu unique chunks; learning %d merges\n", k.bytes_done / 1e6, all->n,
-               o->vocab_size - 256 - n_specials);
+        ll_log("tokenizer: %.1f MB split and counted in %.2f s (%d threads): %zu unique chunks; learning %d merges\n",
+               k.bytes_done / 1e6, ll_now() - k.t0, threads, all->n, o->vocab_size - 256 - n_specials);
 
     int n_target = o->vocab_size - 256 - n_specials;
     have_bpe = 1;
+    double t_merge = ll_now();
     if (bpe_run(&s, chunks, all->n, n_target, o) != 0) goto out;
+    if (o->progress) ll_log("tokenizer: %d merges in %.2f s\n", s.n_merges, ll_now() - t_merge);
     if (s.n_merges < n_target)
         ll_warn("tokenizer: train: stopped after %d of %d merges (no pair left with count >= %lld); "
                 "vocabulary %d", s.n_merges, n_target, (long long)(o->min_frequency > 0 ? o->min_frequency : 1),

@@ -1,0 +1,390 @@
+/* cmd_plot.c: `llmpi plot RUNDIR [--out FILE]`: loss curves of a run, drawn by gnuplot.
+ *
+ * Reads RUNDIR/metrics.jsonl (one JSON object per line, written by the
+ * trainer), writes the train and val points to data files in a private
+ * temporary directory, and pipes a gnuplot script that renders two panels:
+ * loss against step and loss against tokens seen.
+ *
+ * Invariants:
+ * - The PNG is written under a temporary name and renamed over the output
+ *   only after gnuplot exited 0 and left a non-empty file, so a failed plot
+ *   never replaces an earlier good one.
+ * - A malformed line is skipped with one warning naming file:line; a file
+ *   with no usable loss at all is an error (exit 1).
+ * - A resumed run re-logs the steps after its checkpoint; for each (kind,
+ *   step) the line appearing last in the file wins, so the curve is the one
+ *   the surviving run actually followed.
+ * - Paths reach gnuplot as single-quoted strings and the shell as
+ *   single-quoted words, so any file name is safe.
+ * - Only rank 0 plots; other ranks (if any) return 0 at once.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "llmpi/util.h"
+
+typedef struct {
+    long step;
+    double tokens, loss;
+    long order;  /* line number: the later record for a step wins */
+} plot_point;
+
+typedef struct {
+    plot_point *p;
+    size_t n, cap;
+} plot_series;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: llmpi plot RUNDIR [--out FILE]\n\n"
+            "Renders the loss curves of a pretraining run with gnuplot: train and val loss\n"
+            "against step (left) and against tokens seen (right), from RUNDIR/metrics.jsonl.\n\n"
+            "  --out FILE   output PNG (default RUNDIR/loss.png)\n\n"
+            "Needs gnuplot in PATH (Debian: apt-get install gnuplot-nox); LLMPI_GNUPLOT\n"
+            "names another binary.\n");
+}
+
+/* Appends one point; 0, or -1 when out of memory. */
+static int series_push(plot_series *s, long step, double tokens, double loss, long order) {
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        plot_point *np = realloc(s->p, cap * sizeof *np);
+        if (!np) { ll_error("plot: out of memory reading metrics"); return -1; }
+        s->p = np;
+        s->cap = cap;
+    }
+    s->p[s->n++] = (plot_point){step, tokens, loss, order};
+    return 0;
+}
+
+static int point_cmp(const void *a, const void *b) {
+    const plot_point *x = a, *y = b;
+    if (x->step != y->step) return x->step < y->step ? -1 : 1;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+/* Sorts by step and keeps, for each step, the point read last. */
+static void series_settle(plot_series *s) {
+    if (s->n == 0) return;
+    qsort(s->p, s->n, sizeof *s->p, point_cmp);
+    size_t out = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (out > 0 && s->p[out - 1].step == s->p[i].step) s->p[out - 1] = s->p[i];
+        else s->p[out++] = s->p[i];
+    }
+    s->n = out;
+}
+
+/* Reads a finite number field into *out; 0, or -1 when absent or not a finite number. */
+static int get_number(json_t *obj, const char *key, double *out) {
+    json_t *v = json_object_get(obj, key);
+    if (!v || !json_is_number(v)) return -1;
+    double x = json_number_value(v);
+    if (!isfinite(x)) return -1;
+    *out = x;
+    return 0;
+}
+
+/* Parses metrics.jsonl into train and val series. Lines that are not a JSON
+ * object with a known kind and finite step/tokens/loss are skipped with a
+ * warning naming path:line; blank lines are skipped silently. 0, or -1 when
+ * the file cannot be read. */
+static int read_metrics(const char *path, plot_series *train, plot_series *val, long *n_skipped) {
+    FILE *f = fopen(path, "r");
+    if (!f) { ll_error("plot: %s: cannot open: %s", path, strerror(errno)); return -1; }
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    int rc = 0;
+    *n_skipped = 0;
+    while (getline(&line, &cap, f) != -1) {
+        lineno++;
+        const char *c = line;
+        while (*c == ' ' || *c == '\t' || *c == '\r' || *c == '\n') c++;
+        if (*c == '\0') continue;
+        json_error_t jerr;
+        json_t *obj = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
+        const char *problem = NULL;
+        double step = 0, tokens = 0, loss = 0;
+        plot_series *dest = NULL;
+        if (!obj) problem = jerr.text;
+        else if (!json_is_object(obj)) problem = "not a JSON object";
+        else {
+            const char *kind = json_string_value(json_object_get(obj, "kind"));
+            const char *loss_key = NULL;
+            if (kind && !strcmp(kind, "train")) { dest = train; loss_key = "loss"; }
+            else if (kind && !strcmp(kind, "val")) { dest = val; loss_key = "val_loss"; }
+            if (!dest) problem = "no \"kind\" of \"train\" or \"val\"";
+            else if (get_number(obj, "step", &step) != 0 || step < 0 || step > 1e15 || step != floor(step))
+                problem = "\"step\" is not a non-negative integer";
+            else if (get_number(obj, "tokens", &tokens) != 0 || tokens < 0)
+                problem = "\"tokens\" is not a non-negative number";
+            else if (get_number(obj, loss_key, &loss) != 0)
+                problem = !strcmp(loss_key, "loss") ? "\"loss\" is not a finite number"
+                                                    : "\"val_loss\" is not a finite number";
+        }
+        if (problem) {
+            ll_warn("plot: %s:%ld: %s; line skipped", path, lineno, problem);
+            (*n_skipped)++;
+        } else if (series_push(dest, (long)step, tokens, loss, lineno) != 0) {
+            rc = -1;
+        }
+        json_decref(obj);
+        if (rc != 0) break;
+    }
+    if (rc == 0 && ferror(f)) { ll_error("plot: %s: read error", path); rc = -1; }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* Writes "step tokens loss" rows; 0 / -1. */
+static int write_series(const char *path, const plot_series *s) {
+    FILE *f = fopen(path, "w");
+    if (!f) { ll_error("plot: %s: cannot create: %s", path, strerror(errno)); return -1; }
+    for (size_t i = 0; i < s->n; i++)
+        fprintf(f, "%ld %.17g %.9g\n", s->p[i].step, s->p[i].tokens, s->p[i].loss);
+    if (fclose(f) != 0) { ll_error("plot: %s: write failed: %s", path, strerror(errno)); return -1; }
+    return 0;
+}
+
+/* Prints s as a gnuplot single-quoted string (a quote is written twice). */
+static void gp_quote(FILE *f, const char *s) {
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'') fputc('\'', f);
+        fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+/* Appends s to buf as one shell word in single quotes. 0, or -1 if it does not fit. */
+static int sh_quote(char *buf, size_t cap, const char *s) {
+    size_t n = strlen(buf);
+    if (n + 1 >= cap) return -1;
+    buf[n++] = '\'';
+    for (; *s; s++) {
+        const char *piece = *s == '\'' ? "'\\''" : NULL;
+        size_t len = piece ? 4 : 1;
+        if (n + len + 1 >= cap) return -1;
+        if (piece) memcpy(buf + n, piece, len);
+        else buf[n] = *s;
+        n += len;
+    }
+    if (n + 2 > cap) return -1;
+    buf[n++] = '\'';
+    buf[n] = '\0';
+    return 0;
+}
+
+/* Finds the gnuplot executable: $LLMPI_GNUPLOT if set, else "gnuplot" in
+ * PATH. 0 with its path in out, or -1 (one line printed). */
+static int find_gnuplot(char *out, size_t cap) {
+    const char *env = getenv("LLMPI_GNUPLOT");
+    if (env && *env) {
+        if (access(env, X_OK) != 0) {
+            ll_error("plot: LLMPI_GNUPLOT=%s: not an executable file: %s", env, strerror(errno));
+            return -1;
+        }
+        snprintf(out, cap, "%s", env);
+        return 0;
+    }
+    const char *path = getenv("PATH");
+    if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+    const char *p = path;
+    while (*p) {
+        const char *end = strchr(p, ':');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        int n = snprintf(out, cap, "%.*s/gnuplot", (int)len, len ? p : ".");
+        struct stat st;
+        if (n > 0 && (size_t)n < cap && stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0)
+            return 0;
+        if (!end) break;
+        p = end + 1;
+    }
+    ll_error("plot: gnuplot not found in PATH (install it: apt-get install gnuplot-nox, or set LLMPI_GNUPLOT)");
+    return -1;
+}
+
+/* The last non-blank line of a file, trimmed, into out ("" when none). */
+static void last_line(const char *path, char *out, size_t cap) {
+    out[0] = '\0';
+    char *text = NULL;
+    FILE *probe = fopen(path, "r");
+    if (!probe) return;
+    fclose(probe);
+    if (ll_read_file(path, &text, NULL) != 0) return;
+    char *save = NULL;
+    for (char *tok = strtok_r(text, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) {
+        while (*tok == ' ' || *tok == '\t') tok++;
+        if (*tok) snprintf(out, cap, "%s", tok);
+    }
+    free(text);
+}
+
+/* Writes the gnuplot program: pngcairo when this gnuplot has it, else png. */
+static void write_script(FILE *gp, const char *png_tmp, const char *train_dat, const char *val_dat,
+                         const plot_series *train, const plot_series *val, const char *title) {
+    fprintf(gp,
+            "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
+            "  set terminal pngcairo size 1400,560 enhanced font 'sans,10'\n"
+            "} else {\n"
+            "  set terminal png size 1400,560\n"
+            "}\n");
+    fputs("set output ", gp);
+    gp_quote(gp, png_tmp);
+    fputs("\nset encoding utf8\nset grid\nset key top right\nset ylabel 'loss (nats/token)'\n", gp);
+    fputs("set multiplot layout 1,2 title ", gp);
+    char heading[4200];
+    snprintf(heading, sizeof heading, "llmpi pretraining: %s", title);
+    gp_quote(gp, heading);
+    fputs(" noenhanced\n", gp);
+    /* panels: x is column 1 (step), then column 2 (tokens) */
+    for (int panel = 0; panel < 2; panel++) {
+        fprintf(gp, "set xlabel '%s'\n", panel == 0 ? "step" : "tokens");
+        fputs(panel == 0 ? "set format x '%g'\n" : "set format x '%.1s%c'\n", gp);
+        fprintf(gp, "set title 'loss against %s'\n", panel == 0 ? "optimizer steps" : "tokens seen");
+        fputs("plot ", gp);
+        int any = 0;
+        if (train->n > 0) {
+            gp_quote(gp, train_dat);
+            fprintf(gp, " using %d:3 with %s lw 1.2 lc rgb '#1f77b4' title 'train'", panel + 1,
+                    train->n > 1 ? "lines" : "points pt 7");
+            any = 1;
+        }
+        if (val->n > 0) {
+            if (any) fputs(", ", gp);
+            gp_quote(gp, val_dat);
+            fprintf(gp, " using %d:3 with linespoints pt 7 ps 0.8 lw 2 lc rgb '#d62728' title 'val'", panel + 1);
+        }
+        fputc('\n', gp);
+    }
+    fputs("unset multiplot\nset output\n", gp);
+}
+
+/* Runs gnuplot over the two series, leaving the image at png_tmp.
+ * 0, or -1 (one line printed, quoting gnuplot's last error line). */
+static int render(const char *gnuplot, const char *dir, const char *png_tmp, const plot_series *train,
+                  const plot_series *val, const char *title) {
+    char train_dat[4096], val_dat[4096], err_path[4096], cmd[16384];
+    snprintf(train_dat, sizeof train_dat, "%s/train.dat", dir);
+    snprintf(val_dat, sizeof val_dat, "%s/val.dat", dir);
+    snprintf(err_path, sizeof err_path, "%s/gnuplot.err", dir);
+    if (write_series(train_dat, train) != 0 || write_series(val_dat, val) != 0) return -1;
+    cmd[0] = '\0';
+    if (sh_quote(cmd, sizeof cmd, gnuplot) != 0 || strlen(cmd) + 32 >= sizeof cmd) goto too_long;
+    /* gnuplot writes the image to stdout when it cannot open the output: keep it off ours */
+    strcat(cmd, " >/dev/null 2>");
+    if (sh_quote(cmd, sizeof cmd, err_path) != 0) goto too_long;
+    /* an output gnuplot could not create is our error to report, not gnuplot's */
+    FILE *probe = fopen(png_tmp, "wb");
+    if (!probe) { ll_error("plot: %s: cannot create: %s", png_tmp, strerror(errno)); return -1; }
+    fclose(probe);
+    fflush(NULL);
+    FILE *gp = popen(cmd, "w");
+    if (!gp) { ll_error("plot: cannot start %s: %s", gnuplot, strerror(errno)); return -1; }
+    write_script(gp, png_tmp, train_dat, val_dat, train, val, title);
+    int status = pclose(gp);
+    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char why[512];
+        last_line(err_path, why, sizeof why);
+        ll_error("plot: gnuplot failed (%s%d)%s%s",
+                 status != -1 && WIFEXITED(status) ? "exit status " : "status ",
+                 status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : status, why[0] ? ": " : "", why);
+        return -1;
+    }
+    struct stat st;
+    if (stat(png_tmp, &st) != 0 || st.st_size == 0) {
+        ll_error("plot: gnuplot exited 0 but wrote no image to %s", png_tmp);
+        return -1;
+    }
+    return 0;
+too_long:
+    ll_error("plot: gnuplot command line too long");
+    return -1;
+}
+
+/* Removes the scratch files and directory made by cmd_plot. */
+static void remove_scratch(const char *dir) {
+    static const char *const names[] = {"train.dat", "val.dat", "gnuplot.err"};
+    char path[4096];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+int cmd_plot(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *out = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        ll_error("plot: expected exactly one RUNDIR (see llmpi plot --help)");
+        return 2;
+    }
+    if (ll_rank() != 0) return 0;
+    const char *rundir = argv[optind];
+    char metrics[4096], out_default[4096];
+    if (snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", rundir) >= (int)sizeof metrics ||
+        snprintf(out_default, sizeof out_default, "%s/loss.png", rundir) >= (int)sizeof out_default) {
+        ll_error("plot: %s: path too long", rundir);
+        return 1;
+    }
+    if (!out) out = out_default;
+
+    plot_series train = {0}, val = {0};
+    long skipped = 0;
+    int rc = 1;
+    char gnuplot[4096], png_tmp[4096], dir[4096] = "";
+    if (read_metrics(metrics, &train, &val, &skipped) != 0) goto done;
+    if (train.n == 0 && val.n == 0) {
+        ll_error("plot: %s: no train or val loss to plot%s", metrics, skipped ? " (every line was skipped)" : "");
+        goto done;
+    }
+    series_settle(&train);
+    series_settle(&val);
+    if (find_gnuplot(gnuplot, sizeof gnuplot) != 0) goto done;
+    if (ll_tmp_path(png_tmp, sizeof png_tmp, out) != 0) goto done;
+    const char *tmpdir = getenv("TMPDIR");
+    if (!tmpdir || !*tmpdir) tmpdir = "/tmp";
+    if (snprintf(dir, sizeof dir, "%s/llmpi-plot.XXXXXX", tmpdir) >= (int)sizeof dir) {
+        ll_error("plot: TMPDIR path too long");
+        dir[0] = '\0';
+        goto done;
+    }
+    if (!mkdtemp(dir)) {
+        ll_error("plot: %s: cannot create a scratch directory: %s", dir, strerror(errno));
+        dir[0] = '\0';
+        goto done;
+    }
+    if (render(gnuplot, dir, png_tmp, &train, &val, rundir) != 0 || ll_commit_file(png_tmp, out) != 0) {
+        unlink(png_tmp);
+        goto done;
+    }
+    printf("plot: %s (%zu train, %zu val points%s)\n", out, train.n, val.n, skipped ? ", some lines skipped" : "");
+    rc = 0;
+done:
+    if (dir[0]) remove_scratch(dir);
+    free(train.p);
+    free(val.p);
+    return rc;
+}

@@ -1,0 +1,19 @@
+# cluster.cmake: tests of the cluster/ and jobs/ scripts and `llmpi plot`.
+# plot_cli and failfast_config are fast and run by default; the Slurm and
+# network-namespace tests need root and start daemons, so they carry the
+# labels "cluster" and "long" (ctest -L cluster) and skip (77) without root
+# or the tools. They share system-wide state (the Slurm daemons, the netns
+# hosts h1/h2), hence the resource locks.
+add_test(NAME plot_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cluster/plot_cli.sh)
+set_tests_properties(plot_cli PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 120)
+
+add_test(NAME failfast_config COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cluster/failfast_config.sh)
+set_tests_properties(failfast_config PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 60)
+
+add_test(NAME cluster_slurm_jobs COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cluster/slurm_jobs.sh)
+set_tests_properties(cluster_slurm_jobs PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77
+  TIMEOUT 1200 LABELS "cluster;long" RESOURCE_LOCK llmpi_slurm)
+
+add_test(NAME cluster_netns_mpi COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cluster/netns_mpi.sh)
+set_tests_properties(cluster_netns_mpi PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77
+  TIMEOUT 600 LABELS "cluster;long" RESOURCE_LOCK llmpi_netns)
