@@ -70,6 +70,7 @@ typedef struct {
     gpt_acts *acts;           /* sized for acts_B x acts_T */
     int acts_B, acts_T;
     int logits_chunk;         /* rows of logits materialised at once */
+    int grads_stale;          /* set by gpt_zero_grads: next backward overwrites */
     gpt_grads_ready_fn grads_ready; /* optional, see above */
     void *grads_ready_ctx;
 } gpt_model;
@@ -85,6 +86,10 @@ size_t gpt_acts_bytes(const gpt_config *cfg, int B, int T, int with_backward);
  * biases 0, seeded. */
 void gpt_init_weights(gpt_model *m, uint64_t seed);
 int gpt_alloc_grads(gpt_model *m);
+/* Zeroes the gradients lazily, in O(1): they are marked stale, and the next
+ * gpt_forward_backward writes them instead of adding to them (no memset pass,
+ * and the weight-gradient sgemms run with beta = 0). Until that backward, the
+ * buffer's contents are undefined. */
 void gpt_zero_grads(gpt_model *m);
 /* (Re)sizes the activation arena for batches up to B x T (T <= block_size). */
 int gpt_alloc_acts(gpt_model *m, int B, int T, int with_backward);

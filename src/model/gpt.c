@@ -139,9 +139,7 @@ int gpt_alloc_grads(gpt_model *m) {
     return 0;
 }
 
-void gpt_zero_grads(gpt_model *m) {
-    if (m->grads) memset(m->grads, 0, m->num_params * sizeof(float));
-}
+void gpt_zero_grads(gpt_model *m) { m->grads_stale = 1; }
 
 /* GPT-2 initialisation, one RNG stream per tensor so the values do not depend
  * on the buffer layout. */
@@ -281,10 +279,10 @@ static void linear_forward(float *out, const float *inp, const float *w, int M, 
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, inp, K, w, K, beta, out, N);
 }
 
-/* dinp (M, K) (=|+=) dout (M, N) @ W (N, K);  dW (N, K) += dout^T @ inp */
-static void linear_backward(float *dinp, float dinp_beta, float *dw, const float *dout, const float *inp,
-                            const float *w, int M, int N, int K) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f, dout, N, inp, K, 1.0f, dw, K);
+/* dinp (M, K) (=|+=) dout (M, N) @ W (N, K);  dW (N, K) = dw_beta dW + dout^T @ inp */
+static void linear_backward(float *dinp, float dinp_beta, float *dw, float dw_beta, const float *dout,
+                            const float *inp, const float *w, int M, int N, int K) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f, dout, N, inp, K, dw_beta, dw, K);
     if (dinp)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, dout, N, w, K, dinp_beta, dinp, K);
 }
@@ -465,9 +463,9 @@ static void softmax_xent_rows(float *logits, float *row_loss, const int *targets
 }
 
 /* Chunked LM head: loss over all rows; with want_grad, also dlnf (written)
- * and dwte (accumulated). */
+ * and dwte (accumulated, or overwritten by the first chunk when accumulate is 0). */
 static void lm_head(gpt_model *m, const int *targets, size_t BT, int want_grad, float grad_scale,
-                    float *dlnf, double *loss_sum, long *n_targets) {
+                    float *dlnf, int accumulate, double *loss_sum, long *n_targets) {
     struct gpt_acts *a = m->acts;
     int C = m->cfg.n_embd, V = m->cfg.vocab_size;
     size_t chunk = (size_t)m->logits_chunk;
@@ -479,7 +477,8 @@ static void lm_head(gpt_model *m, const int *targets, size_t BT, int want_grad, 
         softmax_xent_rows(a->logits, a->row_loss + r0, targets ? targets + r0 : NULL, rows, V, want_grad, grad_scale);
         double t2 = ll_now(); gpt_prof.elementwise += t2 - t1;
         if (want_grad)
-            linear_backward(dlnf + r0 * C, 0.0f, m->g.wte, a->logits, a->lnf + r0 * C, m->p.wte, (int)rows, V, C);
+            linear_backward(dlnf + r0 * C, 0.0f, m->g.wte, (r0 == 0 && !accumulate) ? 0.0f : 1.0f, a->logits,
+                            a->lnf + r0 * C, m->p.wte, (int)rows, V, C);
         gpt_prof.lm_head += ll_now() - t2;
     }
     double sum = 0.0;
@@ -499,7 +498,7 @@ int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int 
     size_t BT = (size_t)B * T;
     double ls = 0.0;
     long nt = 0;
-    if (targets) lm_head(m, targets, BT, 0, 0.0f, NULL, &ls, &nt);
+    if (targets) lm_head(m, targets, BT, 0, 0.0f, NULL, 1, &ls, &nt);
     if (logits_out) linear_forward(logits_out, a->lnf, m->p.wte, (int)BT, V, C, 0.0f);
     if (last_logits_out)
         for (int b = 0; b < B; b++)
@@ -527,13 +526,19 @@ int gpt_forward_backward(gpt_model *m, const int *inputs, const int *targets, in
     size_t BT = (size_t)B * T, BTmax = (size_t)m->acts_B * m->acts_T;
     size_t att_stride = (size_t)m->acts_B * H * m->acts_T * m->acts_T;
 
+    /* gradients marked stale by gpt_zero_grads are overwritten, not added to:
+     * no separate pass clears them, and no sgemm reads them back */
+    int acc = !m->grads_stale;
+    float wbeta = acc ? 1.0f : 0.0f;
+    m->grads_stale = 0;
+
     /* LM head fused with the loss: dC = d(lnf) */
-    lm_head(m, targets, BT, 1, grad_scale, a->dC, loss_sum, n_targets);
+    lm_head(m, targets, BT, 1, grad_scale, a->dC, acc, loss_sum, n_targets);
 
     double t = ll_now();
     memset(a->dres, 0, BT * C * sizeof(float));
     gpt_layernorm_backward(a->dres, m->g.lnfw, m->g.lnfb, a->dC, a->res3 + (L - 1) * BTmax * C, m->p.lnfw,
-                           a->lnf_mean, a->lnf_rstd, BT, C, a->partials);
+                           a->lnf_mean, a->lnf_rstd, BT, C, a->partials, acc);
     gpt_prof.elementwise += ll_now() - t;
     if (m->grads_ready) m->grads_ready(m->grads_ready_ctx, 2 * (size_t)C);
 
@@ -549,28 +554,28 @@ int gpt_forward_backward(gpt_model *m, const int *inputs, const int *targets, in
 
         /* MLP: dres holds d(res3) */
         double t0 = ll_now();
-        gpt_bias_backward(g->fcprojb, a->dres, BT, C);
+        gpt_bias_backward(g->fcprojb, a->dres, BT, C, acc);
         double t1 = ll_now(); gpt_prof.elementwise += t1 - t0;
-        linear_backward(a->dfc, 0.0f, g->fcprojw, a->dres, fch_gelu, w->fcprojw, (int)BT, C, 4 * C);
+        linear_backward(a->dfc, 0.0f, g->fcprojw, wbeta, a->dres, fch_gelu, w->fcprojw, (int)BT, C, 4 * C);
         double t2 = ll_now(); gpt_prof.matmul += t2 - t1;
         gpt_gelu_backward_inplace(a->dfc, fch, BT * 4 * C);
-        gpt_bias_backward(g->fcb, a->dfc, BT, 4 * C);
+        gpt_bias_backward(g->fcb, a->dfc, BT, 4 * C, acc);
         double t3 = ll_now(); gpt_prof.elementwise += t3 - t2;
-        linear_backward(a->dC, 0.0f, g->fcw, a->dfc, ln2, w->fcw, (int)BT, 4 * C, C);
+        linear_backward(a->dC, 0.0f, g->fcw, wbeta, a->dfc, ln2, w->fcw, (int)BT, 4 * C, C);
         double t4 = ll_now(); gpt_prof.matmul += t4 - t3;
-        gpt_layernorm_backward(a->dres, g->ln2w, g->ln2b, a->dC, res2, w->ln2w, ln2_mean, ln2_rstd, BT, C, a->partials);
+        gpt_layernorm_backward(a->dres, g->ln2w, g->ln2b, a->dC, res2, w->ln2w, ln2_mean, ln2_rstd, BT, C, a->partials, acc);
         /* attention: dres now holds d(res2) */
-        gpt_bias_backward(g->attprojb, a->dres, BT, C);
+        gpt_bias_backward(g->attprojb, a->dres, BT, C, acc);
         double t5 = ll_now(); gpt_prof.elementwise += t5 - t4;
-        linear_backward(a->dC, 0.0f, g->attprojw, a->dres, atty, w->attprojw, (int)BT, C, C);
+        linear_backward(a->dC, 0.0f, g->attprojw, wbeta, a->dres, atty, w->attprojw, (int)BT, C, C);
         double t6 = ll_now(); gpt_prof.matmul += t6 - t5;
         attention_backward(a->dqkv, a->dprob, a->dC, att, qkv, B, T, C, H);
         double t7 = ll_now(); gpt_prof.attention += t7 - t6;
-        gpt_bias_backward(g->qkvb, a->dqkv, BT, 3 * C);
+        gpt_bias_backward(g->qkvb, a->dqkv, BT, 3 * C, acc);
         double t8 = ll_now(); gpt_prof.elementwise += t8 - t7;
-        linear_backward(a->dC, 0.0f, g->qkvw, a->dqkv, ln1, w->qkvw, (int)BT, 3 * C, C);
+        linear_backward(a->dC, 0.0f, g->qkvw, wbeta, a->dqkv, ln1, w->qkvw, (int)BT, 3 * C, C);
         double t9 = ll_now(); gpt_prof.matmul += t9 - t8;
-        gpt_layernorm_backward(a->dres, g->ln1w, g->ln1b, a->dC, res_in, w->ln1w, ln1_mean, ln1_rstd, BT, C, a->partials);
+        gpt_layernorm_backward(a->dres, g->ln1w, g->ln1b, a->dC, res_in, w->ln1w, ln1_mean, ln1_rstd, BT, C, a->partials, acc);
         gpt_prof.elementwise += ll_now() - t9;
         if (m->grads_ready) m->grads_ready(m->grads_ready_ctx, (size_t)(m->g.layer[l].ln1w - m->grads) + layer_numel(C));
     }
@@ -580,6 +585,7 @@ int gpt_forward_backward(gpt_model *m, const int *inputs, const int *targets, in
     t = ll_now();
     float *dwte = m->g.wte, *dwpe = m->g.wpe;
     const float *dx = a->dres;
+    if (!acc) memset(dwpe, 0, (size_t)m->cfg.block_size * C * sizeof(float));
     int strips = (C + 15) / 16;
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < strips; s++) {

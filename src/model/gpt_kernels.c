@@ -33,7 +33,7 @@ void gpt_layernorm_forward(float *out, float *mean, float *rstd, const float *in
 
 void gpt_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                             const float *inp, const float *w, const float *mean,
-                            const float *rstd, size_t rows, int C, float *partials) {
+                            const float *rstd, size_t rows, int C, float *partials, int accumulate) {
     size_t nblocks = (rows + GPT_ROW_BLOCK - 1) / GPT_ROW_BLOCK;
 #pragma omp parallel for schedule(static)
     for (size_t blk = 0; blk < nblocks; blk++) {
@@ -73,8 +73,8 @@ void gpt_layernorm_backward(float *dinp, float *dw, float *db, const float *dout
             sw += partials[blk * 2 * C + i];
             sb += partials[blk * 2 * C + C + i];
         }
-        dw[i] += sw;
-        db[i] += sb;
+        dw[i] = accumulate ? dw[i] + sw : sw;
+        db[i] = accumulate ? db[i] + sb : sb;
     }
 }
 
@@ -117,7 +117,7 @@ void gpt_rows_set_bias(float *out, const float *base, const float *bias, size_t 
     }
 }
 
-void gpt_bias_backward(float *db, const float *d, size_t rows, int N) {
+void gpt_bias_backward(float *db, const float *d, size_t rows, int N, int accumulate) {
     /* columns split across threads in fixed 64-wide strips: each output is
      * summed over rows in row order by exactly one thread */
     int strips = (N + 63) / 64;
@@ -130,6 +130,6 @@ void gpt_bias_backward(float *db, const float *d, size_t rows, int N) {
 #pragma omp simd
             for (int c = c0; c < c1; c++) acc[c - c0] += row[c];
         }
-        for (int c = c0; c < c1; c++) db[c] += acc[c - c0];
+        for (int c = c0; c < c1; c++) db[c] = accumulate ? db[c] + acc[c - c0] : acc[c - c0];
     }
 }

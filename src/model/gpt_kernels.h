@@ -44,18 +44,19 @@ static inline float fast_tanhf(float u) { return 1.0f - 2.0f / (fast_expf(2.0f *
 /* out = x * w + b per row after normalising x; mean/rstd saved for backward. */
 void gpt_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                            const float *w, const float *b, size_t rows, int C);
-/* dinp += LN backward; dw, db += row sums (blocked, deterministic).
- * partials: (ceil(rows/GPT_ROW_BLOCK), 2C) scratch. */
+/* dinp += LN backward; dw, db += row sums (blocked, deterministic), or
+ * = when accumulate is 0. partials: (ceil(rows/GPT_ROW_BLOCK), 2C) scratch. */
 void gpt_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                             const float *inp, const float *w, const float *mean,
-                            const float *rstd, size_t rows, int C, float *partials);
+                            const float *rstd, size_t rows, int C, float *partials, int accumulate);
 /* out = gelu_tanh(inp), n elements. */
 void gpt_gelu_forward(float *out, const float *inp, size_t n);
 /* dx = dout * gelu'(inp), in place on dx which holds dout on entry. */
 void gpt_gelu_backward_inplace(float *dx, const float *inp, size_t n);
 /* Every row of out (rows, N) = bias (N), or optionally = base + bias. */
 void gpt_rows_set_bias(float *out, const float *base, const float *bias, size_t rows, int N);
-/* db (N) += sum over rows of d (rows, N); column-parallel, deterministic. */
-void gpt_bias_backward(float *db, const float *d, size_t rows, int N);
+/* db (N) += sum over rows of d (rows, N) (= when accumulate is 0);
+ * column-parallel, deterministic. */
+void gpt_bias_backward(float *db, const float *d, size_t rows, int N, int accumulate);
 
 #endif
