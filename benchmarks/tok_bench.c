@@ -48,15 +48,16 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    /* parts end after "\n\n" + printable, where the pattern always ends a chunk */
+    /* parts end after a newline followed by a printable non-space ASCII byte:
+     * the split pattern always starts a chunk there (LF and CRLF text alike) */
     size_t *cut = calloc((size_t)threads + 1, sizeof *cut);
     cut[threads] = n;
     for (int k = 1; k < threads; k++) {
         size_t at = n / threads * k;
-        const char *p = at < n ? memmem(text + at, n - at, "\n\n", 2) : NULL;
-        while (p && (size_t)(p - text) + 2 < n && !(p[2] > 0x20 && p[2] < 0x7f))
-            p = memmem(p + 1, n - (size_t)(p + 1 - text), "\n\n", 2);
-        cut[k] = p && (size_t)(p - text) + 2 < n ? (size_t)(p - text) + 2 : n;
+        const char *p = at < n ? memchr(text + at, '\n', n - at) : NULL;
+        while (p && (size_t)(p - text) + 1 < n && !(p[1] > 0x20 && p[1] < 0x7f))
+            p = memchr(p + 1, '\n', n - (size_t)(p + 1 - text));
+        cut[k] = p && (size_t)(p - text) + 1 < n ? (size_t)(p - text) + 1 : n;
         if (cut[k] < cut[k - 1]) cut[k] = cut[k - 1];
     }
     tok_ids *parts = calloc((size_t)threads, sizeof *parts);
