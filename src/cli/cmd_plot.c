@@ -22,6 +22,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,10 +291,21 @@ static int render(const char *gnuplot, const char *dir, const char *png_tmp, con
     if (!probe) { ll_error("plot: %s: cannot create: %s", png_tmp, strerror(errno)); return -1; }
     fclose(probe);
     fflush(NULL);
+    /* a gnuplot that exits before reading its script must not kill us with
+     * SIGPIPE: its exit status is reported below instead */
+    struct sigaction ignore, saved;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ignore, &saved);
     FILE *gp = popen(cmd, "w");
-    if (!gp) { ll_error("plot: cannot start %s: %s", gnuplot, strerror(errno)); return -1; }
+    if (!gp) {
+        sigaction(SIGPIPE, &saved, NULL);
+        ll_error("plot: cannot start %s: %s", gnuplot, strerror(errno));
+        return -1;
+    }
     write_script(gp, png_tmp, train_dat, val_dat, train, val, title);
     int status = pclose(gp);
+    sigaction(SIGPIPE, &saved, NULL);
     if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         char why[512];
         last_line(err_path, why, sizeof why);
