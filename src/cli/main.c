@@ -18,14 +18,15 @@ typedef struct {
     const char *summary;
 } command;
 
+/* in pipeline order: text -> tokens -> model -> outputs */
 static const command commands[] = {
+    {"clean", cmd_clean, "strip Project Gutenberg boilerplate and normalise books"},
     {"tokenizer", cmd_tokenizer, "train, inspect and apply a byte-level BPE tokenizer"},
-    {"prepare", cmd_prepare, "tokenize text into an HDF5 token store"},
-    {"pretrain", cmd_pretrain, "train a GPT on a token store"},
+    {"prepare", cmd_prepare, "clean and tokenize text into an HDF5 token store (MPI-parallel)"},
+    {"pretrain", cmd_pretrain, "train a GPT on a token store (data-parallel under mpirun)"},
     {"eval", cmd_eval, "mean cross-entropy of a checkpoint on a store split"},
     {"sample", cmd_sample, "generate text from a checkpoint"},
     {"info", cmd_info, "describe a token store or checkpoint"},
-    {"clean", cmd_clean, "strip Project Gutenberg boilerplate and normalise books"},
     {"plot", cmd_plot, "render a run's loss curves (metrics.jsonl) to loss.png with gnuplot"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
