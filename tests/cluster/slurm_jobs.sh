@@ -57,7 +57,10 @@ for launcher in srun mpirun; do
   wait_gone "$j" || fail "2/$launcher: job still running after USR1"
   check "2/$launcher: state COMPLETED after USR1" [ "$(job_field "$j" JobState)" = COMPLETED ]
   check "2/$launcher: exit code 0:0" [ "$(job_field "$j" ExitCode)" = 0:0 ]
-  check "2/$launcher: trainer reports the stop" grep -q "stopping at step .*signal received" "$run.out"
+  # srun may drop the ranks' last lines when it is signalled (its output relay
+  # aborts while the ranks finish); the mid-run checkpoint below proves the stop
+  [ "$launcher" = srun ] ||
+    check "2/$launcher: trainer reports the stop" grep -q "stopping at step .*signal received" "$run.out"
   s=$(ckpt_step "$run")
   check "2/$launcher: checkpoint mid-run (step ${s:-none})" [ "${s:-0}" -gt 0 -a "${s:-0}" -lt 1000000 ]
   LLMPI_RUN=$run LLMPI_SET="$LONG" LLMPI_LAUNCHER=$launcher LLMPI_ARGS="--stop-after $((s + 25))" \
@@ -74,7 +77,10 @@ wait_training "$run" || fail "4: training did not start"
 retry scancel "$j"
 wait_gone "$j" || fail "4: job still there after scancel"
 check "4: scancel (TERM) left a checkpoint" [ -n "$(ckpt_step "$run")" ]
-check "4: trainer reports the stop" grep -q "stopping at step .*signal received" "$run.out"
+# With train.ckpt_every=0 and a million steps, a checkpoint can only come from
+# the agreed stop. The trainer's "stopping at step" line is not checked: srun
+# aborts its output relay on scancel ("Job step aborted") and may drop it.
+check "4: the checkpoint is the stop's (before max_steps)" [ "$(ckpt_step "$run")" -lt 1000000 ]
 
 # ---- 5. the time limit: --time=1 with a 30 s margin gives the trainer --max-time ~30
 run=$WORK/r5
