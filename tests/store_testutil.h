@@ -8,6 +8,7 @@
 #define LLMPI_STORE_TESTUTIL_H
 
 #include <fcntl.h>
+#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,15 @@ static inline void tu_remove_dir(void) {
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tu_dir);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tu_dir);
+}
+
+/* Group teardown of the HDF5 tests: removes the scratch folder, then fails
+ * (-1) if any HDF5 object the library or the test opened is still open. */
+static inline int tu_teardown_hdf5(void) {
+    tu_remove_dir();
+    ssize_t open_ids = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+    if (open_ids != 0) { fprintf(stderr, "%zd HDF5 objects left open\n", open_ids); return -1; }
+    return 0;
 }
 
 /* "<tu_dir>/<name>" in a static rotating buffer (up to 8 live at once). */

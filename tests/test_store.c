@@ -374,11 +374,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    tu_remove_dir();
-    /* every HDF5 object the library or the tests opened is closed again */
-    ssize_t open_ids = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
-    if (open_ids != 0) { fprintf(stderr, "%zd HDF5 objects left open\n", open_ids); return -1; }
-    return 0;
+    return tu_teardown_hdf5();
 }
 
 int main(void) {
