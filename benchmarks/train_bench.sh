@@ -152,7 +152,7 @@ results="$work/results.jsonl"
 emit() { echo "$1"; echo "$1" >> "$results"; }
 
 # ---- machine and sgemm peak ----------------------------------------------------
-cpu_model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
+cpu_model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p; T; q' /proc/cpuinfo)  # first match, no pipe
 git_rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 emit "$("$python" - "$cpu_model" "$git_rev" "$build_type" "${sanitize:-OFF}" "${#allowed_cpus[@]}" <<'PY'
 import json, os, sys, time

@@ -8,6 +8,8 @@
 # train_bench.sh runs end to end (with the PyTorch peer when torch imports)
 # and writes its --out file atomically. Exit 77 (skip) without python3.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=err_trap.sh
+source "$(dirname "$0")/err_trap.sh"
 bench_train=$1
 sgemm_peak=$2
 source_dir=${LLMPI_SOURCE_DIR:?LLMPI_SOURCE_DIR not set}

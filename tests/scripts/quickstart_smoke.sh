@@ -3,6 +3,8 @@
 # binary with the tiny config and 4 steps, and checks each stage's output:
 # the quickstart's command lines must match the CLI they drive.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../err_trap.sh
+source "$(dirname "$0")/../err_trap.sh"
 : "${LLMPI_BIN:?}" "${LLMPI_SOURCE_DIR:?}"
 
 tmp="$(mktemp -d)"

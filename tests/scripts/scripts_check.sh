@@ -4,6 +4,8 @@
 # delete a directory that is not its run, shellcheck, and the bundled data's
 # checksums against data/SOURCES.md.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../err_trap.sh
+source "$(dirname "$0")/../err_trap.sh"
 : "${LLMPI_SOURCE_DIR:?}"
 src="$LLMPI_SOURCE_DIR"
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -21,7 +23,7 @@ expect_refusal() {
   local rc=0
   "$@" >/dev/null 2>"$tmp/err" || rc=$?
   [[ $rc -ne 0 ]] || fail "'$*' succeeded"
-  tail -1 "$tmp/err" | grep -q '^llmpi: ' || fail "'$*': no 'llmpi:' error line: $(cat "$tmp/err")"
+  [[ "$(tail -1 "$tmp/err")" == 'llmpi: '* ]] || fail "'$*': no 'llmpi:' error line: $(cat "$tmp/err")"
 }
 expect_refusal bash "$src/scripts/setup" --bogus
 expect_refusal bash "$src/scripts/build" Bogus

@@ -4,6 +4,8 @@
 # show), then check the round trip and compression of that tokenizer on
 # tinyshakespeare. Labelled "long".
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../err_trap.sh
+source "$(dirname "$0")/../err_trap.sh"
 bin=${LLMPI_BIN:?LLMPI_BIN not set}
 data=${LLMPI_SHARED_DATA:-/nonexistent}
 [ -d "$data/gutenberg" ] || { echo "no shared data: skipped"; exit 77; }

@@ -10,6 +10,8 @@
 set -euo pipefail
 corpus=$1; vocab=$2; shift 2
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../err_trap.sh
+source "$here/../err_trap.sh"
 bin=${LLMPI_BIN:?LLMPI_BIN not set}
 python3 -c 'import regex' 2>/dev/null || { echo "python3-regex missing: skipped"; exit 77; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
@@ -21,7 +23,10 @@ case $corpus in
     head -c 30000 "$data/tinyshakespeare/input.txt" > "$work/corpus.txt" ;;
   gutenberg)
     [ -d "$data/gutenberg/books" ] || { echo "no shared data: skipped"; exit 77; }
-    book=$(find "$data/gutenberg/books" -name '*.txt' | LC_ALL=C sort | head -n 1)
+    # no `| head` under pipefail: sort would die of SIGPIPE now and then (141)
+    mapfile -t books < <(find "$data/gutenberg/books" -name '*.txt' | LC_ALL=C sort)
+    [ ${#books[@]} -gt 0 ] || { echo "no books in $data/gutenberg/books"; exit 1; }
+    book=${books[0]}
     head -c 40000 "$book" > "$work/corpus.txt" ;;
   *) cp "$here/corpora/$corpus" "$work/corpus.txt" ;;
 esac
@@ -42,7 +47,8 @@ python3 "$here/tokref.py" train "$work/corpus.txt" --vocab-size "$vocab" --n-spe
 n=$(wc -l < "$work/merges.ref")
 if ! cmp -s "$work/merges.llmpi" "$work/merges.ref"; then
   echo "merges differ from the naive reference (first difference: line $(cmp "$work/merges.llmpi" "$work/merges.ref" | awk '{print $NF}'))"
-  diff "$work/merges.llmpi" "$work/merges.ref" | head -5
+  diff "$work/merges.llmpi" "$work/merges.ref" > "$work/merges.diff" || true
+  head -5 "$work/merges.diff"
   exit 1
 fi
 [ "$n" -gt 0 ] || { echo "no merges learned: the check would be empty"; exit 1; }
