@@ -13,7 +13,7 @@
 
 #include "cli.h"
 #include "llmpi/ckpt.h"
-#include "llmpi/dist.h"
+#include "llmpi/comm.h"
 #include "llmpi/store.h"
 #include "llmpi/trainer.h"
 #include "llmpi/util.h"
@@ -62,9 +62,9 @@ int cmd_eval(int argc, char **argv) {
     else if (!strcmp(split_name, "train")) split = STORE_TRAIN;
     else { ll_error("eval: --split must be 'val' or 'train', got '%s'", split_name); return 2; }
 
-    dist_world w;
-    if (dist_init(&w) != 0) return 1;
-    ll_set_threads(dist_default_threads(&w));
+    comm_world w;
+    if (comm_init(&w) != 0) return 1;
+    ll_set_threads(comm_default_threads(&w));
 
     gpt_config mc;
     ckpt_meta meta;

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "llmpi/ckpt.h"
-#include "llmpi/dist.h"
+#include "llmpi/comm.h"
 #include "llmpi/loader.h"
 #include "llmpi/optim.h"
 #include "llmpi/util.h"
@@ -33,8 +33,8 @@ int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_window
                  int reduce, double *loss_sum, long *n_tokens) {
     int rank = 0, size = 1;
     if (reduce) {
-        dist_world w;
-        if (dist_init(&w) != 0) return -1;
+        comm_world w;
+        if (comm_init(&w) != 0) return -1;
         rank = w.rank;
         size = w.size;
     }
@@ -75,7 +75,7 @@ int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_window
     if (reduce && size > 1) {
         /* every rank must join the reduction, even one that failed */
         double d[2] = {sum, rc != 0 ? 1.0 : 0.0};
-        if (dist_allreduce_doubles(d, 2) != 0 || dist_allreduce_longs(&count, 1) != 0) return -1;
+        if (comm_allreduce_doubles(d, 2) != 0 || comm_allreduce_longs(&count, 1) != 0) return -1;
         sum = d[0];
         if (d[1] != 0.0) rc = -1;
     }
@@ -117,11 +117,11 @@ static double probe_sgemm_gflops(void) {
 typedef struct {
     trainer_options opt;
     cfg_config cfg;
-    dist_world world;
+    comm_world world;
     store_reader store;
     gpt_model model;
     optim_adamw adam;        /* moments of all parameters, or of this rank's ZeRO-1 shard */
-    dist_reducer *reducer;   /* NULL in a world of one */
+    comm_reducer *reducer;   /* NULL in a world of one */
     int zero;                /* ZeRO-1 active */
     loader data;
     sched_config sched;
@@ -148,7 +148,7 @@ static void install_signal_handlers(void) {
 }
 
 static void run_free(run *r) {
-    if (r->reducer) dist_reducer_free(r->reducer);
+    if (r->reducer) comm_reducer_free(r->reducer);
     if (r->have_loader) loader_free(&r->data);
     if (r->have_adam) optim_adamw_free(&r->adam);
     if (r->have_model) gpt_free(&r->model);
@@ -170,9 +170,9 @@ static void append_metrics(run *r, json_t *obj) {
 /* Copies this rank's ZeRO-1 parts of a full-size buffer into shard order. */
 static void full_to_shard(const run *r, const float *full, float *shard) {
     size_t off = 0;
-    for (int i = 0; i < dist_reducer_n_parts(r->reducer); i++) {
+    for (int i = 0; i < comm_reducer_n_parts(r->reducer); i++) {
         size_t lo, hi;
-        dist_reducer_part(r->reducer, i, &lo, &hi);
+        comm_reducer_part(r->reducer, i, &lo, &hi);
         memcpy(shard + off, full + lo, (hi - lo) * sizeof(float));
         off += hi - lo;
     }
@@ -189,8 +189,8 @@ static int save_checkpoint(run *r) {
             full_v = ll_malloc(r->model.num_params * sizeof(float));
             if (!full_m || !full_v) rc = -1;
         }
-        if (dist_any(rc != 0) || dist_reducer_gather_shard(r->reducer, r->adam.m, full_m) != 0 ||
-            dist_reducer_gather_shard(r->reducer, r->adam.v, full_v) != 0) {
+        if (comm_any(rc != 0) || comm_reducer_gather_shard(r->reducer, r->adam.m, full_m) != 0 ||
+            comm_reducer_gather_shard(r->reducer, r->adam.v, full_v) != 0) {
             free(full_m);
             free(full_v);
             return -1;
@@ -228,7 +228,7 @@ static int save_checkpoint(run *r) {
     free(full_m);
     free(full_v);
     /* all ranks learn whether rank 0 succeeded */
-    return dist_any(rc != 0) ? -1 : 0;
+    return comm_any(rc != 0) ? -1 : 0;
 }
 
 static int run_eval(run *r) {
@@ -291,13 +291,13 @@ static int resume_from(run *r, const char *path) {
 
 static int setup(run *r) {
     cfg_config *c = &r->cfg;
-    if (dist_init(&r->world) != 0) return -1;
+    if (comm_init(&r->world) != 0) return -1;
     if (store_open(&r->store, r->opt.data_path) != 0) return -1;
     r->have_store = 1;
     c->vocab_size = (int)r->store.vocab_size;
     if (cfg_validate(c) != 0) return -1;
 
-    int threads = c->threads > 0 ? c->threads : dist_default_threads(&r->world);
+    int threads = c->threads > 0 ? c->threads : comm_default_threads(&r->world);
     ll_set_threads(threads);
 
     /* resume: the checkpoint's shape must match the config's */
@@ -317,10 +317,10 @@ static int setup(run *r) {
     if (r->world.size > 1) {
         r->zero = c->zero;
         size_t bucket = (size_t)(c->bucket_mb * 1024.0 * 1024.0 / sizeof(float));
-        r->reducer = dist_reducer_create(r->model.grads, r->model.num_params, bucket, r->zero);
+        r->reducer = comm_reducer_create(r->model.grads, r->model.num_params, bucket, r->zero);
         if (!r->reducer) return -1;
     }
-    size_t moments = r->zero ? dist_reducer_shard_size(r->reducer) : r->model.num_params;
+    size_t moments = r->zero ? comm_reducer_shard_size(r->reducer) : r->model.num_params;
     if (optim_adamw_init(&r->adam, moments, c->beta1, c->beta2, 1e-8f, c->weight_decay) != 0) return -1;
     r->have_adam = 1;
     if (loader_init(&r->data, &r->store, STORE_TRAIN, c->seq_len, c->batch_size, c->grad_accum, r->world.rank,
@@ -356,7 +356,7 @@ static int setup(run *r) {
             rc = -1;
         }
     }
-    if (dist_any(rc != 0)) return -1;
+    if (comm_any(rc != 0)) return -1;
 
     r->peak_gflops = probe_sgemm_gflops();
     install_signal_handlers();
@@ -370,7 +370,7 @@ static int setup(run *r) {
            r->world.size, r->world.local_size, threads, ll_cores_available(), r->peak_gflops);
     if (r->world.size > 1)
         ll_log("gradients: %s in %d buckets of %.1f MiB, overlapped with backward\n",
-               r->zero ? "ZeRO-1 reduce-scatter + all-gather" : "all-reduce", dist_reducer_n_parts(r->reducer),
+               r->zero ? "ZeRO-1 reduce-scatter + all-gather" : "all-reduce", comm_reducer_n_parts(r->reducer),
                c->bucket_mb);
     ll_log("model %.2fM parameters; memory per rank: params %.0f MiB, grads %.0f MiB, AdamW %.0f MiB, "
            "activations %.0f MiB\n",
@@ -390,23 +390,23 @@ static int setup(run *r) {
 /* Sum of squares of this rank's reduced ZeRO-1 gradient parts, summed over
  * ranks: the global norm of the summed gradient, times scale. */
 static double zero_grad_norm(run *r, float scale) {
-    double ss = optim_grad_norm(dist_reducer_shard_grads(r->reducer), dist_reducer_shard_size(r->reducer), 1.0f);
+    double ss = optim_grad_norm(comm_reducer_shard_grads(r->reducer), comm_reducer_shard_size(r->reducer), 1.0f);
     ss *= ss;
-    if (dist_allreduce_doubles(&ss, 1) != 0) return NAN;
+    if (comm_allreduce_doubles(&ss, 1) != 0) return NAN;
     return sqrt(ss) * fabs((double)scale);
 }
 
 /* AdamW on this rank's parts, then every rank gets all parameters back. */
 static int zero_update(run *r, float lr, int t, float scale) {
     size_t off = 0;
-    float *g = dist_reducer_shard_grads(r->reducer);
-    for (int i = 0; i < dist_reducer_n_parts(r->reducer); i++) {
+    float *g = comm_reducer_shard_grads(r->reducer);
+    for (int i = 0; i < comm_reducer_n_parts(r->reducer); i++) {
         size_t lo, hi;
-        dist_reducer_part(r->reducer, i, &lo, &hi);
+        comm_reducer_part(r->reducer, i, &lo, &hi);
         optim_adamw_apply(&r->adam, &r->model, lo, hi, g + off, r->adam.m + off, r->adam.v + off, lr, t, scale);
         off += hi - lo;
     }
-    return dist_reducer_allgather_params(r->reducer, r->model.params);
+    return comm_reducer_allgather_params(r->reducer, r->model.params);
 }
 
 /* Forward/backward over the micro-steps, reduce (overlapped with the last
@@ -422,8 +422,8 @@ static int train_step(run *r, double *loss_out, double *norm_out, float *lr_out,
         if (loader_next(&r->data, r->inputs, r->targets) != 0) return -1;
         int last = a == c->grad_accum - 1;
         if (r->reducer && last) {
-            dist_reducer_begin(r->reducer);
-            m->grads_ready = dist_reducer_ready;
+            comm_reducer_begin(r->reducer);
+            m->grads_ready = comm_reducer_ready;
             m->grads_ready_ctx = r->reducer;
         }
         double ls;
@@ -433,7 +433,7 @@ static int train_step(run *r, double *loss_out, double *norm_out, float *lr_out,
         if (rc != 0) {
             /* the communication thread may still be inside a collective:
              * let it finish what it started rather than abort mid-call */
-            if (r->reducer && last) dist_reducer_finish(r->reducer, NULL);
+            if (r->reducer && last) comm_reducer_finish(r->reducer, NULL);
             return -1;
         }
         loss_sum += ls;
@@ -441,8 +441,8 @@ static int train_step(run *r, double *loss_out, double *norm_out, float *lr_out,
     }
     double wait = 0.0;
     if (r->reducer) {
-        if (dist_reducer_finish(r->reducer, &wait) != 0 || dist_allreduce_doubles(&loss_sum, 1) != 0 ||
-            dist_allreduce_longs(&count, 1) != 0)
+        if (comm_reducer_finish(r->reducer, &wait) != 0 || comm_allreduce_doubles(&loss_sum, 1) != 0 ||
+            comm_allreduce_longs(&count, 1) != 0)
             return -1;
     }
     r->comm_wait = wait;
@@ -559,7 +559,7 @@ int trainer_run(const trainer_options *opt) {
         /* agree on stopping: a signal on any rank, or the time budget */
         int local_stop = g_stop_signal != 0 ||
                          (opt->max_time > 0 && ll_now() - t_start + 2 * last_step_time > opt->max_time);
-        if (rc == 0 && r.step < end && (r.world.size > 1 ? dist_any(local_stop) : local_stop)) {
+        if (rc == 0 && r.step < end && (r.world.size > 1 ? comm_any(local_stop) : local_stop)) {
             ll_log("stopping at step %llu (%s): writing a checkpoint\n", (unsigned long long)r.step,
                    g_stop_signal ? "signal received" : "time budget");
             if (saved_at_step != (int)r.step) rc = save_checkpoint(&r);
