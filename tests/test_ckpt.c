@@ -15,6 +15,7 @@
 
 #include "llmpi/ckpt.h"
 #include "llmpi/gpt.h"
+#include "llmpi/h5.h"
 #include "llmpi/store.h"
 #include "llmpi/util.h"
 #include "store_testutil.h"
@@ -348,7 +349,7 @@ static void test_info_command(void **state) {
 
 static int setup(void **state) {
     (void)state;
-    store_quiet_hdf5();
+    h5u_quiet();
     tu_make_dir("ckpt");
     return 0;
 }

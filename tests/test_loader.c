@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "llmpi/h5.h"
 #include "llmpi/loader.h"
 #include "llmpi/store.h"
 #include "llmpi/util.h"
@@ -237,7 +238,7 @@ static void test_prefetch_is_invisible(void **state) {
 
 static int setup(void **state) {
     (void)state;
-    store_quiet_hdf5();
+    h5u_quiet();
     tu_make_dir("loader");
     /* train: token i at position i (two documents); val: 1000..1008 */
     store_writer *w = store_writer_create(tu_path("seq.h5"), 2000, 1999, "positions");

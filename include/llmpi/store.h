@@ -107,22 +107,4 @@ int store_pwriter_write_offsets(store_pwriter *w, store_split split, uint64_t st
  * earlier file there untouched). Frees w. */
 int store_pwriter_finish(store_pwriter *w, int ok);
 
-/* Silences HDF5's own error stack printing (we print one line ourselves). */
-void store_quiet_hdf5(void);
-
-/* ---- attribute helpers shared by the HDF5 writers/readers (checkpoints, SFT store) ----
- * loc is an open hid_t (file, group or dataset); path names the file in the
- * one error line. Strings are written fixed-length and NUL-terminated; the
- * readers accept fixed or variable-length strings and any integer type
- * (negative values refused), scalar or one-element dataspace. */
-int store_attr_write_str(int64_t loc, const char *name, const char *value, const char *path);
-int store_attr_write_u64(int64_t loc, const char *name, uint64_t value, const char *path);
-/* 0 and *exists = 0 if the attribute is absent (exists may be NULL: then absent is an error). */
-int store_attr_read_str(int64_t loc, const char *name, char *out, size_t cap, const char *path,
-                        int *exists);
-int store_attr_read_u64(int64_t loc, const char *name, uint64_t *out, const char *path);
-/* Creates a group without modification times (byte-identical reruns); the
- * hid_t, or -1 with nothing printed. */
-int64_t store_create_group(int64_t loc, const char *name);
-
 #endif
