@@ -27,7 +27,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     h5u_quiet();
-    char identity[64];
+    char identity[TOK_IDENTITY_MAX];
     snprintf(identity, sizeof identity, "synthetic-%ld", vocab);
     store_writer *w = store_writer_create(out, (uint32_t)vocab, (uint32_t)(vocab - 1), identity);
     if (!w) return 1;

@@ -26,9 +26,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "llmpi/tokenizer.h"
+
 #define STORE_FORMAT "llmpi-tokens"
 #define STORE_VERSION 1
-#define STORE_TOKENIZER_MAX 128
+/* Not a second limit: TOK_IDENTITY_MAX under the name src/cli/cmd_prepare.c
+ * still uses; drop it when prepare moves into the library. */
+#define STORE_TOKENIZER_MAX TOK_IDENTITY_MAX
 
 typedef enum { STORE_TRAIN = 0, STORE_VAL = 1 } store_split;
 
@@ -48,7 +52,7 @@ typedef struct {
     int version;
     uint32_t vocab_size;
     uint32_t eot_id;
-    char tokenizer[STORE_TOKENIZER_MAX]; /* tokenizer identity */
+    char tokenizer[TOK_IDENTITY_MAX];    /* tokenizer identity */
     store_split_info split[2];
     int raw_fd;                          /* plain read-only descriptor for store_read_raw, -1 if none */
     size_t token_bytes;                  /* 2 or 4 */
@@ -67,9 +71,10 @@ int store_has_raw(const store_reader *s, store_split split);
  * problem (no raw map, range, short read, id >= vocab_size); the caller
  * then falls back to store_read, which names the problem. Thread-safe. */
 int store_read_raw(const store_reader *s, store_split split, uint64_t start, size_t n, int32_t *out);
-/* Refuses (-1, one line naming the store) a store made with another
- * tokenizer: identity or vocab_size differ from what the model or the
- * tokenizer given expects. */
+/* Refuses (-1, one line naming the store and both tokenizers) a store made
+ * with another tokenizer: identity or vocab_size differ from what the model
+ * (a checkpoint's) or the tokenizer given expects. The one tokenizer check
+ * of every command that puts a store and a model or tokenizer together. */
 int store_check_tokenizer(const store_reader *s, const char *identity, uint32_t vocab_size);
 
 typedef struct store_writer store_writer;

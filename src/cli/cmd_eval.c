@@ -74,11 +74,7 @@ int cmd_eval(int argc, char **argv) {
     int rc = 1;
     gpt_model m;
     memset(&m, 0, sizeof m);
-    if ((int)s.vocab_size != mc.vocab_size || strcmp(s.tokenizer, meta.tokenizer) != 0) {
-        ll_error("%s: store (vocab %u, tokenizer %s) does not match checkpoint %s (vocab %d, tokenizer %s)", data,
-                 s.vocab_size, s.tokenizer, ckpt, mc.vocab_size, meta.tokenizer);
-        goto done;
-    }
+    if (store_check_tokenizer(&s, meta.tokenizer, (uint32_t)mc.vocab_size) != 0) goto done;
     int T = seq > 0 ? (int)seq : mc.block_size;
     if (T > mc.block_size) { ll_error("eval: --seq %d exceeds the model's block_size %d", T, mc.block_size); goto done; }
     if (batch > windows) batch = windows;

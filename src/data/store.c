@@ -386,7 +386,7 @@ int store_read_raw(const store_reader *s, store_split split, uint64_t start, siz
 /* Compares the store's tokenizer with the expected one. 0 / -1 (one line). */
 int store_check_tokenizer(const store_reader *s, const char *identity, uint32_t vocab_size) {
     if (strcmp(s->tokenizer, identity) != 0 || s->vocab_size != vocab_size) {
-        ll_error("%s: made with tokenizer %s (vocab %u), but %s (vocab %u) was given: re-run llmpi prepare "
+        ll_error("%s: made with tokenizer %s (vocab %u), but %s (vocab %u) is needed: use a store prepared "
                  "with that tokenizer", s->path, s->tokenizer, s->vocab_size, identity, vocab_size);
         return -1;
     }
@@ -409,7 +409,7 @@ struct store_writer {
     char path[1024], tmp[1100];
     hid_t file;
     uint32_t vocab_size, eot_id;
-    char tokenizer[STORE_TOKENIZER_MAX];
+    char tokenizer[TOK_IDENTITY_MAX];
     size_t token_bytes;
     hid_t token_file_type, token_mem_type;
     writer_split split[2];
@@ -437,9 +437,9 @@ store_writer *store_writer_create(const char *path, uint32_t vocab_size, uint32_
         ll_error("%s: store_writer_create: vocab_size %u / eot_id %u invalid", path, vocab_size, eot_id);
         return NULL;
     }
-    if (!tokenizer_identity || strlen(tokenizer_identity) >= STORE_TOKENIZER_MAX) {
+    if (!tokenizer_identity || strlen(tokenizer_identity) >= TOK_IDENTITY_MAX) {
         ll_error("%s: store_writer_create: tokenizer identity missing or longer than %d bytes", path,
-                 STORE_TOKENIZER_MAX - 1);
+                 TOK_IDENTITY_MAX - 1);
         return NULL;
     }
     store_writer *w = ll_calloc(1, sizeof *w);
@@ -627,7 +627,7 @@ struct store_pwriter {
     hid_t tokens[2], offsets[2];
     uint64_t n_tokens[2], n_docs[2];
     uint32_t vocab_size, eot_id;
-    char tokenizer[STORE_TOKENIZER_MAX];
+    char tokenizer[TOK_IDENTITY_MAX];
     size_t token_bytes;
     int rank;
     int failed;          /* this rank saw an error: finish() will not commit */
@@ -648,7 +648,7 @@ store_pwriter *store_pwriter_create(const char *path, uint32_t vocab_size, uint3
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     int ok = 1;
     if (vocab_size == 0 || vocab_size > INT32_MAX || eot_id >= vocab_size || !tokenizer_identity ||
-        strlen(tokenizer_identity) >= STORE_TOKENIZER_MAX || strlen(path) >= 1024) {
+        strlen(tokenizer_identity) >= TOK_IDENTITY_MAX || strlen(path) >= 1024) {
         if (rank == 0)
             ll_error("%s: store_pwriter_create: vocab_size %u / eot_id %u / tokenizer identity / path invalid",
                      path, vocab_size, eot_id);

@@ -272,11 +272,7 @@ static int resume_from(run *r, const char *path) {
     free(full_m);
     free(full_v);
     if (rc != 0) return -1;
-    if (strcmp(meta.tokenizer, r->store.tokenizer) != 0) {
-        ll_error("%s: checkpoint tokenizer '%s' differs from the store's '%s' (%s)", path, meta.tokenizer,
-                 r->store.tokenizer, r->opt.data_path);
-        return -1;
-    }
+    if (store_check_tokenizer(&r->store, meta.tokenizer, (uint32_t)r->model.cfg.vocab_size) != 0) return -1;
     if (!meta.has_optim) { ll_error("%s: checkpoint holds no optimizer state to resume from", path); return -1; }
     if (loader_set_state(&r->data, &meta.loader) != 0) return -1;
     if (meta.world_size && meta.world_size != (uint64_t)r->world.size)
