@@ -18,7 +18,7 @@
 #include "llmpi/h5.h"
 #include "llmpi/store.h"
 #include "llmpi/util.h"
-#include "store_testutil.h"
+#include "testutil.h"
 
 static const gpt_config k_cfg = {.n_layer = 2, .n_head = 2, .n_embd = 8, .block_size = 16, .vocab_size = 13};
 

@@ -14,7 +14,7 @@
 #include "llmpi/loader.h"
 #include "llmpi/store.h"
 #include "llmpi/util.h"
-#include "store_testutil.h"
+#include "testutil.h"
 
 #define SEQ 4
 #define N_WINDOWS 30

@@ -14,7 +14,7 @@
 #include "llmpi/h5.h"
 #include "llmpi/store.h"
 #include "llmpi/util.h"
-#include "store_testutil.h"
+#include "testutil.h"
 
 typedef struct {
     int32_t *tok[2];

@@ -18,7 +18,7 @@
 #include "llmpi/h5.h"
 #include "llmpi/store.h"
 #include "llmpi/util.h"
-#include "store_testutil.h"
+#include "testutil.h"
 
 #define N_TRAIN 5000
 #define N_VAL 300

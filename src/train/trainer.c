@@ -12,8 +12,6 @@
 #include "llmpi/trainer.h"
 
 #include <cblas.h>
-#include <errno.h>
-#include <jansson.h>
 #include <math.h>
 #include <mpi.h>
 #include <signal.h>
@@ -24,6 +22,7 @@
 #include "llmpi/ckpt.h"
 #include "llmpi/comm.h"
 #include "llmpi/loader.h"
+#include "llmpi/metrics.h"
 #include "llmpi/optim.h"
 #include "llmpi/util.h"
 
@@ -128,7 +127,7 @@ typedef struct {
     ll_rng rng;
     uint64_t step, tokens_seen;
     int *inputs, *targets;
-    FILE *metrics;
+    metrics_log *metrics;    /* rank 0 only; NULL elsewhere */
     double peak_gflops, comm_wait;
     int bad_steps;
     int have_store, have_model, have_adam, have_loader;
@@ -153,18 +152,9 @@ static void run_free(run *r) {
     if (r->have_adam) optim_adamw_free(&r->adam);
     if (r->have_model) gpt_free(&r->model);
     if (r->have_store) store_close(&r->store);
-    if (r->metrics) fclose(r->metrics);
+    metrics_close(r->metrics);
     free(r->inputs);
     free(r->targets);
-}
-
-static void append_metrics(run *r, json_t *obj) {
-    if (r->world.rank == 0 && r->metrics) {
-        json_dumpf(obj, r->metrics, JSON_COMPACT | JSON_REAL_PRECISION(8));
-        fputc('\n', r->metrics);
-        fflush(r->metrics);
-    }
-    json_decref(obj);
 }
 
 /* Copies this rank's ZeRO-1 parts of a full-size buffer into shard order. */
@@ -243,9 +233,9 @@ static int run_eval(run *r) {
     double val = nt > 0 ? ls / nt : NAN;
     ll_log("step %6llu | val loss %.4f (%ld windows, %.2f s)\n", (unsigned long long)r->step, val, windows,
            ll_now() - t);
-    append_metrics(r, json_pack("{s:s, s:I, s:I, s:f, s:I}", "kind", "val", "step", (json_int_t)r->step,
-                                "tokens", (json_int_t)r->tokens_seen, "val_loss", val, "val_tokens",
-                                (json_int_t)nt));
+    /* a lost metrics line must not end the run: the log said so once */
+    if (r->metrics)
+        metrics_append_val(r->metrics, &(metrics_val){r->step, r->tokens_seen, val, (uint64_t)nt});
     return 0;
 }
 
@@ -347,10 +337,7 @@ static int setup(run *r) {
         snprintf(path, sizeof path, "%s/config.ini", r->opt.out_dir);
         if (cfgs) { rc = ll_write_file_atomic(path, cfgs, strlen(cfgs)); free(cfgs); }
         snprintf(path, sizeof path, "%s/metrics.jsonl", r->opt.out_dir);
-        if (rc == 0 && !(r->metrics = fopen(path, "a"))) {
-            ll_error("%s: cannot open for appending: %s", path, strerror(errno));
-            rc = -1;
-        }
+        if (rc == 0 && !(r->metrics = metrics_open(path))) rc = -1;
     }
     if (comm_any(rc != 0)) return -1;
 
@@ -538,10 +525,9 @@ int trainer_run(const trainer_options *opt) {
                    "comm %5.1f ms | ETA %s\n",
                    (unsigned long long)r.step, c->max_steps, loss, norm, lr, dt * 1e3, tps, 100 * mfu,
                    r.comm_wait * 1e3, eta);
-            append_metrics(&r, json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "kind", "train",
-                                         "step", (json_int_t)r.step, "tokens", (json_int_t)r.tokens_seen, "loss",
-                                         loss, "grad_norm", norm, "lr", (double)lr, "ms", dt * 1e3,
-                                         "tokens_per_s", tps, "mfu", mfu, "comm_wait_ms", r.comm_wait * 1e3));
+            if (r.metrics)
+                metrics_append_train(r.metrics, &(metrics_train){r.step, r.tokens_seen, loss, norm, (double)lr,
+                                                                 dt * 1e3, tps, mfu, r.comm_wait * 1e3});
         }
         if (opt->check_sync > 0 && r.world.size > 1 && r.step % (uint64_t)opt->check_sync == 0 && check_sync(&r) != 0) {
             rc = -1;
