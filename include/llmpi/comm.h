@@ -7,13 +7,15 @@
 #define LLMPI_COMM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     int rank, size;            /* in MPI_COMM_WORLD */
     int local_rank, local_size; /* among the ranks on this node */
 } comm_world;
 
-/* Fills w from MPI_COMM_WORLD (MPI must be initialised). */
+/* Fills w from MPI_COMM_WORLD (MPI must be initialised). Collective (it
+ * splits the world by node): call it once per process and pass w around. */
 int comm_init(comm_world *w);
 /* In-place sum of n floats over all ranks (fixed order: rank count fixed). */
 int comm_allreduce_floats(float *buf, size_t n);
@@ -22,6 +24,9 @@ int comm_allreduce_doubles(double *buf, int n);
 int comm_allreduce_longs(long *buf, int n);
 /* 1 if any rank passes a non-zero flag. */
 int comm_any(int flag);
+/* Gathers one uint64 from every rank: all[r] = rank r's value, on every
+ * rank (all holds the world size). */
+int comm_allgather_u64(uint64_t value, uint64_t *all);
 /* Threads per rank: the cores of this rank's node divided by its ranks there
  * (at least 1), bounded by the cores this process may use. */
 int comm_default_threads(const comm_world *w);

@@ -84,7 +84,7 @@ int cmd_eval(int argc, char **argv) {
     double loss_sum;
     long n_tokens;
     double t0 = ll_now();
-    if (trainer_eval(&m, &s, split, windows, T, (int)batch, 1, &loss_sum, &n_tokens) != 0) goto done;
+    if (trainer_eval(&m, &s, split, windows, T, (int)batch, &w, &loss_sum, &n_tokens) != 0) goto done;
     double loss = loss_sum / (double)n_tokens, secs = ll_now() - t0;
     if (w.rank == 0) {
         if (json) {

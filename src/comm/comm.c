@@ -52,6 +52,14 @@ int comm_any(int flag) {
     return any;
 }
 
+int comm_allgather_u64(uint64_t value, uint64_t *all) {
+    if (MPI_Allgather(&value, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        ll_error("mpi: all-gather failed");
+        return -1;
+    }
+    return 0;
+}
+
 int comm_default_threads(const comm_world *w) {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     int per_rank = (int)((online > 0 ? online : 1) / (w->local_size > 0 ? w->local_size : 1));

@@ -13,7 +13,6 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <mpi.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,49 +28,28 @@
 /* ---- evaluation ---- */
 
 int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_windows, int T, int batch_size,
-                 int reduce, double *loss_sum, long *n_tokens) {
-    int rank = 0, size = 1;
-    if (reduce) {
-        comm_world w;
-        if (comm_init(&w) != 0) return -1;
-        rank = w.rank;
-        size = w.size;
-    }
-    uint64_t avail = s->split[split].n_tokens > 0 ? (s->split[split].n_tokens - 1) / (uint64_t)T : 0;
-    if (n_windows < 1 || (uint64_t)n_windows > avail) {
-        ll_error("%s: %s split holds %llu windows of %d tokens, %ld requested", s->path,
-                 split == STORE_TRAIN ? "train" : "val", (unsigned long long)avail, T, n_windows);
-        return -1;
-    }
-    int32_t *win = ll_malloc((size_t)batch_size * (T + 1) * sizeof(int32_t));
+                 const comm_world *world, double *loss_sum, long *n_tokens) {
+    int rank = world ? world->rank : 0, size = world ? world->size : 1;
+    loader_eval windows;
+    if (loader_eval_init(&windows, s, split, T, batch_size, n_windows, rank, size) != 0) return -1;
     int *in = ll_malloc((size_t)batch_size * T * sizeof(int));
     int *tgt = ll_malloc((size_t)batch_size * T * sizeof(int));
-    int rc = (win && in && tgt) ? 0 : -1;
+    int rc = (in && tgt) ? 0 : -1;
     double sum = 0.0;
     long count = 0;
-    /* this rank's windows: k = rank, rank + size, ... in batches */
-    for (long k0 = rank; rc == 0 && k0 < n_windows; k0 += (long)size * batch_size) {
-        int b = 0;
-        for (; b < batch_size; b++) {
-            long k = k0 + (long)b * size;
-            if (k >= n_windows) break;
-            if (store_read(s, split, (uint64_t)k * T, (size_t)T + 1, win + (size_t)b * (T + 1)) != 0) { rc = -1; break; }
-            for (int t = 0; t < T; t++) {
-                in[(size_t)b * T + t] = win[(size_t)b * (T + 1) + t];
-                tgt[(size_t)b * T + t] = win[(size_t)b * (T + 1) + t + 1];
-            }
-        }
-        if (rc != 0 || b == 0) break;
+    for (int rows = 1; rc == 0;) {
+        if (loader_eval_next(&windows, in, tgt, &rows) != 0) { rc = -1; break; }
+        if (rows == 0) break;
         double ls;
         long nt;
-        if (gpt_forward(m, in, tgt, b, T, &ls, &nt, NULL, NULL) != 0) { rc = -1; break; }
+        if (gpt_forward(m, in, tgt, rows, T, &ls, &nt, NULL, NULL) != 0) { rc = -1; break; }
         sum += ls;
         count += nt;
     }
-    free(win);
+    loader_eval_free(&windows);
     free(in);
     free(tgt);
-    if (reduce && size > 1) {
+    if (size > 1) {
         /* every rank must join the reduction, even one that failed */
         double d[2] = {sum, rc != 0 ? 1.0 : 0.0};
         if (comm_allreduce_doubles(d, 2) != 0 || comm_allreduce_longs(&count, 1) != 0) return -1;
@@ -229,7 +207,8 @@ static int run_eval(run *r) {
     long windows = r->cfg.eval_windows < (long)avail ? r->cfg.eval_windows : (long)avail;
     if (windows < 1) return 0;
     double t = ll_now();
-    if (trainer_eval(&r->model, &r->store, STORE_VAL, windows, T, r->cfg.batch_size, 1, &ls, &nt) != 0) return -1;
+    if (trainer_eval(&r->model, &r->store, STORE_VAL, windows, T, r->cfg.batch_size, &r->world, &ls, &nt) != 0)
+        return -1;
     double val = nt > 0 ? ls / nt : NAN;
     ll_log("step %6llu | val loss %.4f (%ld windows, %.2f s)\n", (unsigned long long)r->step, val, windows,
            ll_now() - t);
@@ -454,8 +433,9 @@ static int train_step(run *r, double *loss_out, double *norm_out, float *lr_out,
 static int check_sync(run *r) {
     uint64_t h = ll_fnv1a(LL_FNV_INIT, r->model.params, r->model.num_params * sizeof(float));
     uint64_t *all = ll_malloc((size_t)r->world.size * sizeof(uint64_t));
-    if (!all) return -1;
-    MPI_Allgather(&h, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+    /* every rank must join the gather, even one without the memory for it */
+    if (comm_any(all == NULL)) { free(all); return -1; }
+    if (comm_allgather_u64(h, all) != 0) { free(all); return -1; }
     int rc = 0;
     for (int i = 1; i < r->world.size; i++)
         if (all[i] != all[0]) {
