@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llmpi/h5.h"
 #include "llmpi/store.h"
 #include "llmpi/util.h"
 
@@ -25,8 +26,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: synth_store --vocab V --tokens N --out STORE.h5 [--seed S]\n");
         return 2;
     }
-    store_quiet_hdf5();
-    char identity[64];
+    h5u_quiet();
+    char identity[TOK_IDENTITY_MAX];
     snprintf(identity, sizeof identity, "synthetic-%ld", vocab);
     store_writer *w = store_writer_create(out, (uint32_t)vocab, (uint32_t)(vocab - 1), identity);
     if (!w) return 1;

@@ -15,9 +15,10 @@
 
 #include "llmpi/ckpt.h"
 #include "llmpi/gpt.h"
+#include "llmpi/h5.h"
 #include "llmpi/store.h"
 #include "llmpi/util.h"
-#include "store_testutil.h"
+#include "testutil.h"
 
 static const gpt_config k_cfg = {.n_layer = 2, .n_head = 2, .n_embd = 8, .block_size = 16, .vocab_size = 13};
 
@@ -348,7 +349,7 @@ static void test_info_command(void **state) {
 
 static int setup(void **state) {
     (void)state;
-    store_quiet_hdf5();
+    h5u_quiet();
     tu_make_dir("ckpt");
     return 0;
 }

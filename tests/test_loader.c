@@ -2,7 +2,9 @@
  * so every window names itself (first input / seq_len) and the tests can
  * check which windows each rank read: with 1, 2 and 3 ranks the union over
  * an epoch is one permutation without overlaps, and the same one for every
- * rank count; a saved state continues identically; epochs change order. */
+ * rank count; a saved state continues identically; epochs change order.
+ * The evaluation pass reads windows in order, rank r taking r, r+n, ...,
+ * batch_size at a time, every window exactly once over the ranks. */
 #include <hdf5.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,10 +12,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "llmpi/h5.h"
 #include "llmpi/loader.h"
 #include "llmpi/store.h"
 #include "llmpi/util.h"
-#include "store_testutil.h"
+#include "testutil.h"
 
 #define SEQ 4
 #define N_WINDOWS 30
@@ -186,6 +189,49 @@ static void test_val_split_and_refusals(void **state) {
     TU_EXPECT_FAIL_ONE_LINE(loader_init(&l, &g_store, STORE_TRAIN, 0, 1, 1, 0, 1, 5), "seq_len=0");
 }
 
+/* Evaluation windows: in order, strided over ranks, each once, the last
+ * batch short; targets are the inputs shifted by one. */
+static void test_eval_windows(void **state) {
+    (void)state;
+    enum { B = 4, N = 23 };   /* 23 of the 30 windows: batches do not divide evenly */
+    for (int nranks = 1; nranks <= 3; nranks++) {
+        int seen[N_WINDOWS] = {0};
+        for (int r = 0; r < nranks; r++) {
+            loader_eval e;
+            assert_int_equal(loader_eval_init(&e, &g_store, STORE_TRAIN, SEQ, B, N, r, nranks), 0);
+            int in[B * SEQ], tg[B * SEQ], rows = 0;
+            long expect = r;   /* this rank's next window */
+            int batches = 0;
+            for (;;) {
+                assert_int_equal(loader_eval_next(&e, in, tg, &rows), 0);
+                if (rows == 0) break;
+                batches++;
+                assert_true(rows <= B);
+                for (int b = 0; b < rows; b++, expect += nranks) {
+                    assert_int_equal(in[b * SEQ], expect * SEQ);
+                    for (int t = 0; t < SEQ; t++) {
+                        assert_int_equal(in[b * SEQ + t], expect * SEQ + t);
+                        assert_int_equal(tg[b * SEQ + t], expect * SEQ + t + 1);
+                    }
+                    seen[expect]++;
+                }
+                if (rows < B) { assert_true(expect >= N); }
+            }
+            int mine = (N - r + nranks - 1) / nranks;
+            assert_int_equal(batches, (mine + B - 1) / B);
+            assert_int_equal(loader_eval_next(&e, in, tg, &rows), 0);   /* stays at the end */
+            assert_int_equal(rows, 0);
+            loader_eval_free(&e);
+        }
+        for (int k = 0; k < N_WINDOWS; k++) assert_int_equal(seen[k], k < N ? 1 : 0);
+    }
+    loader_eval e;
+    TU_EXPECT_FAIL_ONE_LINE(loader_eval_init(&e, &g_store, STORE_VAL, SEQ, 2, 3, 0, 1),
+                            "val split holds 2 windows of 4 tokens, 3 requested");
+    TU_EXPECT_FAIL_ONE_LINE(loader_eval_init(&e, &g_store, STORE_TRAIN, SEQ, 2, 0, 0, 1), "0 requested");
+    TU_EXPECT_FAIL_ONE_LINE(loader_eval_init(&e, &g_store, STORE_TRAIN, SEQ, 2, 4, 3, 3), "rank=3/3");
+}
+
 /* Prefetch on and off give the same batches: across epochs, after a
  * restore, and when switched off half-way; the raw reads the worker uses
  * agree with store_read everywhere. */
@@ -237,7 +283,7 @@ static void test_prefetch_is_invisible(void **state) {
 
 static int setup(void **state) {
     (void)state;
-    store_quiet_hdf5();
+    h5u_quiet();
     tu_make_dir("loader");
     /* train: token i at position i (two documents); val: 1000..1008 */
     store_writer *w = store_writer_create(tu_path("seq.h5"), 2000, 1999, "positions");
@@ -266,6 +312,7 @@ int main(void) {
         cmocka_unit_test(test_epoch_boundary),
         cmocka_unit_test(test_val_split_and_refusals),
         cmocka_unit_test(test_prefetch_is_invisible),
+        cmocka_unit_test(test_eval_windows),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -11,9 +11,10 @@
 
 #include <sys/stat.h>
 
+#include "llmpi/h5.h"
 #include "llmpi/store.h"
 #include "llmpi/util.h"
-#include "store_testutil.h"
+#include "testutil.h"
 
 typedef struct {
     int32_t *tok[2];
@@ -367,7 +368,7 @@ static void test_refuses_bad_datasets(void **state) {
 
 static int setup(void **state) {
     (void)state;
-    store_quiet_hdf5();
+    h5u_quiet();
     tu_make_dir("store");
     return 0;
 }

@@ -15,9 +15,10 @@
 #include <cmocka.h>
 #include <sys/stat.h>
 
+#include "llmpi/h5.h"
 #include "llmpi/store.h"
 #include "llmpi/util.h"
-#include "store_testutil.h"
+#include "testutil.h"
 
 #define N_TRAIN 5000
 #define N_VAL 300
@@ -111,7 +112,7 @@ static void test_failures_leave_nothing(void **state) {
 
 static int setup(void **state) {
     (void)state;
-    store_quiet_hdf5();
+    h5u_quiet();
     tu_make_dir("pwriter");
     return 0;
 }

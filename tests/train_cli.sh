@@ -91,4 +91,14 @@ head -c 3000 "$ck" >"$T/trunc.h5"
 expect_error "$BIN" sample --checkpoint "$T/trunc.h5" --prompt hi
 expect_error "$BIN" pretrain --config "$SRC/configs/tiny.ini" --set train.threads=1 --data "$T/s.h5" --out "$T/a" \
     --resume "$T/trunc.h5"
+# a store made with another tokenizer (same vocabulary size): eval and resume refuse it, naming both
+"$(dirname "$BIN")/synth_store" --vocab 257 --tokens 300000 --out "$T/other.h5" >/dev/null 2>"$T/stderr" \
+    || fail "synth_store"
+expect_error "$BIN" eval --checkpoint "$ck" --data "$T/other.h5" --split val --windows 2
+grep -q "other.h5: made with tokenizer synthetic-257 (vocab 257), but bytes-v1 (vocab 257)" "$T/stderr" \
+    || fail "eval on another tokenizer's store: $(cat "$T/stderr")"
+expect_error "$BIN" pretrain --config "$SRC/configs/tiny.ini" --set train.threads=1 --data "$T/other.h5" --out "$T/d" \
+    --resume "$ck"
+grep -q "other.h5: made with tokenizer synthetic-257" "$T/stderr" \
+    || fail "resume on another tokenizer's store: $(cat "$T/stderr")"
 echo "train_cli: all checks passed"

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include "llmpi/gpt.h"
 #include "llmpi/loader.h"
+#include "llmpi/tokenizer.h"
 #include "llmpi/util.h"
 
 #define CKPT_FORMAT "llmpi-checkpoint"
@@ -24,7 +25,7 @@
 typedef struct {
     uint64_t step;                 /* optimizer steps completed */
     uint64_t tokens_seen;
-    char tokenizer[128];           /* tokenizer identity (from the store) */
+    char tokenizer[TOK_IDENTITY_MAX]; /* tokenizer identity (from the store) */
     char config[4096];             /* cfg_to_string() of the run */
     loader_state loader;
     ll_rng rng;                    /* trainer RNG (future dropout/sampling) */

@@ -57,4 +57,26 @@ void loader_set_prefetch(loader *l, int on);
 /* 1 while a prefetch worker is running (for tests and logs). */
 int loader_prefetching(const loader *l);
 
+/* ---- evaluation windows ----
+ * Every window k = 0..n_windows-1 of a split once, in order, no shuffle:
+ * window k is tokens [k*seq_len, k*seq_len + seq_len], made into inputs and
+ * targets exactly as for training. Rank r of nranks takes k = r, r + nranks,
+ * r + 2*nranks, ..., batch_size at a time, so the windows and their order
+ * depend only on (n_windows, rank, nranks, batch_size). */
+typedef struct {
+    store_reader *store;
+    store_split split;
+    int seq_len, batch_size, rank, nranks;
+    long n_windows;
+    long next;              /* this rank's next window */
+    int32_t *buf;           /* (batch_size, seq_len+1) */
+} loader_eval;
+
+int loader_eval_init(loader_eval *e, store_reader *s, store_split split, int seq_len, int batch_size,
+                     long n_windows, int rank, int nranks);
+/* Fills rows x seq_len of inputs and targets (room for batch_size rows);
+ * *rows = 0 when this rank has no window left. */
+int loader_eval_next(loader_eval *e, int *inputs, int *targets, int *rows);
+void loader_eval_free(loader_eval *e);
+
 #endif

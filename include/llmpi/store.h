@@ -26,9 +26,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "llmpi/tokenizer.h"
+
 #define STORE_FORMAT "llmpi-tokens"
 #define STORE_VERSION 1
-#define STORE_TOKENIZER_MAX 128
+/* Not a second limit: TOK_IDENTITY_MAX under the name src/cli/cmd_prepare.c
+ * still uses; drop it when prepare moves into the library. */
+#define STORE_TOKENIZER_MAX TOK_IDENTITY_MAX
 
 typedef enum { STORE_TRAIN = 0, STORE_VAL = 1 } store_split;
 
@@ -48,7 +52,7 @@ typedef struct {
     int version;
     uint32_t vocab_size;
     uint32_t eot_id;
-    char tokenizer[STORE_TOKENIZER_MAX]; /* tokenizer identity */
+    char tokenizer[TOK_IDENTITY_MAX];    /* tokenizer identity */
     store_split_info split[2];
     int raw_fd;                          /* plain read-only descriptor for store_read_raw, -1 if none */
     size_t token_bytes;                  /* 2 or 4 */
@@ -67,9 +71,10 @@ int store_has_raw(const store_reader *s, store_split split);
  * problem (no raw map, range, short read, id >= vocab_size); the caller
  * then falls back to store_read, which names the problem. Thread-safe. */
 int store_read_raw(const store_reader *s, store_split split, uint64_t start, size_t n, int32_t *out);
-/* Refuses (-1, one line naming the store) a store made with another
- * tokenizer: identity or vocab_size differ from what the model or the
- * tokenizer given expects. */
+/* Refuses (-1, one line naming the store and both tokenizers) a store made
+ * with another tokenizer: identity or vocab_size differ from what the model
+ * (a checkpoint's) or the tokenizer given expects. The one tokenizer check
+ * of every command that puts a store and a model or tokenizer together. */
 int store_check_tokenizer(const store_reader *s, const char *identity, uint32_t vocab_size);
 
 typedef struct store_writer store_writer;
@@ -106,23 +111,5 @@ int store_pwriter_write_offsets(store_pwriter *w, store_split split, uint64_t st
  * store was committed, -1 on every rank otherwise (nothing left at path, an
  * earlier file there untouched). Frees w. */
 int store_pwriter_finish(store_pwriter *w, int ok);
-
-/* Silences HDF5's own error stack printing (we print one line ourselves). */
-void store_quiet_hdf5(void);
-
-/* ---- attribute helpers shared by the HDF5 writers/readers (checkpoints, SFT store) ----
- * loc is an open hid_t (file, group or dataset); path names the file in the
- * one error line. Strings are written fixed-length and NUL-terminated; the
- * readers accept fixed or variable-length strings and any integer type
- * (negative values refused), scalar or one-element dataspace. */
-int store_attr_write_str(int64_t loc, const char *name, const char *value, const char *path);
-int store_attr_write_u64(int64_t loc, const char *name, uint64_t value, const char *path);
-/* 0 and *exists = 0 if the attribute is absent (exists may be NULL: then absent is an error). */
-int store_attr_read_str(int64_t loc, const char *name, char *out, size_t cap, const char *path,
-                        int *exists);
-int store_attr_read_u64(int64_t loc, const char *name, uint64_t *out, const char *path);
-/* Creates a group without modification times (byte-identical reruns); the
- * hid_t, or -1 with nothing printed. */
-int64_t store_create_group(int64_t loc, const char *name);
 
 #endif

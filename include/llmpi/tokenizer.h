@@ -28,6 +28,8 @@
 
 #define TOK_FORMAT "llmpi-bpe"
 #define TOK_VERSION 1
+/* Bytes that hold a tokenizer identity with its NUL: the one limit for the
+ * identity in the tokenizer, token stores, checkpoints and the trainer. */
 #define TOK_IDENTITY_MAX 64
 #define TOK_MAX_SPECIALS 64
 #define TOK_MAX_VOCAB (1 << 24)

@@ -10,6 +10,7 @@
 #ifndef LLMPI_TRAINER_H
 #define LLMPI_TRAINER_H
 
+#include "llmpi/comm.h"
 #include "llmpi/config.h"
 #include "llmpi/gpt.h"
 #include "llmpi/store.h"
@@ -29,10 +30,13 @@ int trainer_run(const trainer_options *opt);
 
 /* Mean cross-entropy over windows k = 0..n_windows-1 of a split, window k
  * being inputs tokens[k*T .. k*T+T-1] and targets tokens[k*T+1 .. k*T+T].
- * Windows are evaluated batch_size at a time; this rank takes windows
- * k = rank, rank + nranks, ...; sums are reduced over MPI_COMM_WORLD when
- * reduce is set. The model's activation arena must hold batch_size x T. */
+ * The windows come from the loader (loader_eval), batch_size at a time;
+ * with a world, this rank takes windows k = rank, rank + size, ... and the
+ * sums are reduced over it (collective: every rank of the world calls it);
+ * world NULL: this process evaluates every window alone. The figure does
+ * not depend on batch_size. The model's activation arena must hold
+ * batch_size x T. */
 int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_windows, int T, int batch_size,
-                 int reduce, double *loss_sum, long *n_tokens);
+                 const comm_world *world, double *loss_sum, long *n_tokens);
 
 #endif

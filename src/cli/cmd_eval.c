@@ -13,7 +13,7 @@
 
 #include "cli.h"
 #include "llmpi/ckpt.h"
-#include "llmpi/dist.h"
+#include "llmpi/comm.h"
 #include "llmpi/store.h"
 #include "llmpi/trainer.h"
 #include "llmpi/util.h"
@@ -62,9 +62,9 @@ int cmd_eval(int argc, char **argv) {
     else if (!strcmp(split_name, "train")) split = STORE_TRAIN;
     else { ll_error("eval: --split must be 'val' or 'train', got '%s'", split_name); return 2; }
 
-    dist_world w;
-    if (dist_init(&w) != 0) return 1;
-    ll_set_threads(dist_default_threads(&w));
+    comm_world w;
+    if (comm_init(&w) != 0) return 1;
+    ll_set_threads(comm_default_threads(&w));
 
     gpt_config mc;
     ckpt_meta meta;
@@ -74,11 +74,7 @@ int cmd_eval(int argc, char **argv) {
     int rc = 1;
     gpt_model m;
     memset(&m, 0, sizeof m);
-    if ((int)s.vocab_size != mc.vocab_size || strcmp(s.tokenizer, meta.tokenizer) != 0) {
-        ll_error("%s: store (vocab %u, tokenizer %s) does not match checkpoint %s (vocab %d, tokenizer %s)", data,
-                 s.vocab_size, s.tokenizer, ckpt, mc.vocab_size, meta.tokenizer);
-        goto done;
-    }
+    if (store_check_tokenizer(&s, meta.tokenizer, (uint32_t)mc.vocab_size) != 0) goto done;
     int T = seq > 0 ? (int)seq : mc.block_size;
     if (T > mc.block_size) { ll_error("eval: --seq %d exceeds the model's block_size %d", T, mc.block_size); goto done; }
     if (batch > windows) batch = windows;
@@ -88,7 +84,7 @@ int cmd_eval(int argc, char **argv) {
     double loss_sum;
     long n_tokens;
     double t0 = ll_now();
-    if (trainer_eval(&m, &s, split, windows, T, (int)batch, 1, &loss_sum, &n_tokens) != 0) goto done;
+    if (trainer_eval(&m, &s, split, windows, T, (int)batch, &w, &loss_sum, &n_tokens) != 0) goto done;
     double loss = loss_sum / (double)n_tokens, secs = ll_now() - t0;
     if (w.rank == 0) {
         if (json) {

@@ -5,13 +5,11 @@
  * Everything printed comes from the validating readers (store_open,
  * ckpt_peek), so info never shows numbers a training run would refuse.
  */
-#include <errno.h>
-#include <hdf5.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "llmpi/ckpt.h"
+#include "llmpi/h5.h"
 #include "llmpi/store.h"
 #include "llmpi/util.h"
 
@@ -22,18 +20,6 @@ static void usage(FILE *f) {
             "(format llmpi-checkpoint): format, version, shapes, counts, tokenizer;\n"
             "for checkpoints also step, model config, parameters, tokens seen and\n"
             "the run's stored config.\n");
-}
-
-/* Reads the root format attribute into out ("" when absent). 0 / -1. */
-static int read_format(const char *path, char *out, size_t cap) {
-    if (access(path, R_OK) != 0) { ll_error("info: %s: cannot read: %s", path, strerror(errno)); return -1; }
-    if (H5Fis_hdf5(path) <= 0) { ll_error("info: %s: not an HDF5 file", path); return -1; }
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) { ll_error("info: %s: cannot open as HDF5 (truncated or damaged?)", path); return -1; }
-    int exists = 0;
-    int rc = store_attr_read_str(f, "format", out, cap, path, &exists);
-    H5Fclose(f);
-    return rc;
 }
 
 static int info_store(const char *path) {
@@ -89,7 +75,7 @@ int cmd_info(int argc, char **argv) {
     }
     const char *path = argv[1];
     char format[64];
-    if (read_format(path, format, sizeof format) != 0) return 1;
+    if (h5u_file_format(path, format, sizeof format) != 0) return 1;
     if (!strcmp(format, STORE_FORMAT)) return info_store(path);
     if (!strcmp(format, CKPT_FORMAT)) return info_checkpoint(path);
     if (format[0] == '\0') ll_error("info: %s: not an llmpi file (no format attribute)", path);

@@ -1,7 +1,7 @@
 /* cmd_plot.c: `llmpi plot RUNDIR [--out FILE]`: loss curves of a run, drawn by gnuplot.
  *
- * Reads RUNDIR/metrics.jsonl (one JSON object per line, written by the
- * trainer), writes the train and val points to data files in a private
+ * Reads the loss curves of RUNDIR/metrics.jsonl (metrics_read: format,
+ * malformed lines and resumed runs are its business), writes the train and val points to data files in a private
  * temporary directory, and pipes a gnuplot script that renders two panels:
  * loss against step and loss against tokens seen.
  *
@@ -9,19 +9,14 @@
  * - The PNG is written under a temporary name and renamed over the output
  *   only after gnuplot exited 0 and left a non-empty file, so a failed plot
  *   never replaces an earlier good one.
- * - A malformed line is skipped with one warning naming file:line; a file
- *   with no usable loss at all is an error (exit 1).
- * - A resumed run re-logs the steps after its checkpoint; for each (kind,
- *   step) the line appearing last in the file wins, so the curve is the one
- *   the surviving run actually followed.
+ * - A file with no usable loss at all is an error (exit 1); malformed
+ *   lines are skipped by the reader with one warning each.
  * - Paths reach gnuplot as single-quoted strings and the shell as
  *   single-quoted words, so any file name is safe.
  * - Only rank 0 plots; other ranks (if any) return 0 at once.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,18 +26,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "llmpi/metrics.h"
 #include "llmpi/util.h"
-
-typedef struct {
-    long step;
-    double tokens, loss;
-    long order;  /* line number: the later record for a step wins */
-} plot_point;
-
-typedef struct {
-    plot_point *p;
-    size_t n, cap;
-} plot_series;
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -54,106 +39,13 @@ static void usage(FILE *f) {
             "names another binary.\n");
 }
 
-/* Appends one point; 0, or -1 when out of memory. */
-static int series_push(plot_series *s, long step, double tokens, double loss, long order) {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        plot_point *np = realloc(s->p, cap * sizeof *np);
-        if (!np) { ll_error("plot: out of memory reading metrics"); return -1; }
-        s->p = np;
-        s->cap = cap;
-    }
-    s->p[s->n++] = (plot_point){step, tokens, loss, order};
-    return 0;
-}
-
-static int point_cmp(const void *a, const void *b) {
-    const plot_point *x = a, *y = b;
-    if (x->step != y->step) return x->step < y->step ? -1 : 1;
-    return (x->order > y->order) - (x->order < y->order);
-}
-
-/* Sorts by step and keeps, for each step, the point read last. */
-static void series_settle(plot_series *s) {
-    if (s->n == 0) return;
-    qsort(s->p, s->n, sizeof *s->p, point_cmp);
-    size_t out = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        if (out > 0 && s->p[out - 1].step == s->p[i].step) s->p[out - 1] = s->p[i];
-        else s->p[out++] = s->p[i];
-    }
-    s->n = out;
-}
-
-/* Reads a finite number field into *out; 0, or -1 when absent or not a finite number. */
-static int get_number(json_t *obj, const char *key, double *out) {
-    json_t *v = json_object_get(obj, key);
-    if (!v || !json_is_number(v)) return -1;
-    double x = json_number_value(v);
-    if (!isfinite(x)) return -1;
-    *out = x;
-    return 0;
-}
-
-/* Parses metrics.jsonl into train and val series. Lines that are not a JSON
- * object with a known kind and finite step/tokens/loss are skipped with a
- * warning naming path:line; blank lines are skipped silently. 0, or -1 when
- * the file cannot be read. */
-static int read_metrics(const char *path, plot_series *train, plot_series *val, long *n_skipped) {
-    FILE *f = fopen(path, "r");
-    if (!f) { ll_error("plot: %s: cannot open: %s", path, strerror(errno)); return -1; }
-    char *line = NULL;
-    size_t cap = 0;
-    long lineno = 0;
-    int rc = 0;
-    *n_skipped = 0;
-    while (getline(&line, &cap, f) != -1) {
-        lineno++;
-        const char *c = line;
-        while (*c == ' ' || *c == '\t' || *c == '\r' || *c == '\n') c++;
-        if (*c == '\0') continue;
-        json_error_t jerr;
-        json_t *obj = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
-        const char *problem = NULL;
-        double step = 0, tokens = 0, loss = 0;
-        plot_series *dest = NULL;
-        if (!obj) problem = jerr.text;
-        else if (!json_is_object(obj)) problem = "not a JSON object";
-        else {
-            const char *kind = json_string_value(json_object_get(obj, "kind"));
-            const char *loss_key = NULL;
-            if (kind && !strcmp(kind, "train")) { dest = train; loss_key = "loss"; }
-            else if (kind && !strcmp(kind, "val")) { dest = val; loss_key = "val_loss"; }
-            if (!dest) problem = "no \"kind\" of \"train\" or \"val\"";
-            else if (get_number(obj, "step", &step) != 0 || step < 0 || step > 1e15 || step != floor(step))
-                problem = "\"step\" is not a non-negative integer";
-            else if (get_number(obj, "tokens", &tokens) != 0 || tokens < 0)
-                problem = "\"tokens\" is not a non-negative number";
-            else if (get_number(obj, loss_key, &loss) != 0)
-                problem = !strcmp(loss_key, "loss") ? "\"loss\" is not a finite number"
-                                                    : "\"val_loss\" is not a finite number";
-        }
-        if (problem) {
-            ll_warn("plot: %s:%ld: %s; line skipped", path, lineno, problem);
-            (*n_skipped)++;
-        } else if (series_push(dest, (long)step, tokens, loss, lineno) != 0) {
-            rc = -1;
-        }
-        json_decref(obj);
-        if (rc != 0) break;
-    }
-    if (rc == 0 && ferror(f)) { ll_error("plot: %s: read error", path); rc = -1; }
-    free(line);
-    fclose(f);
-    return rc;
-}
-
 /* Writes "step tokens loss" rows; 0 / -1. */
-static int write_series(const char *path, const plot_series *s) {
+static int write_series(const char *path, const metrics_curve *s) {
     FILE *f = fopen(path, "w");
     if (!f) { ll_error("plot: %s: cannot create: %s", path, strerror(errno)); return -1; }
     for (size_t i = 0; i < s->n; i++)
-        fprintf(f, "%ld %.17g %.9g\n", s->p[i].step, s->p[i].tokens, s->p[i].loss);
+        fprintf(f, "%llu %.17g %.9g\n", (unsigned long long)s->points[i].step, s->points[i].tokens,
+                s->points[i].loss);
     if (fclose(f) != 0) { ll_error("plot: %s: write failed: %s", path, strerror(errno)); return -1; }
     return 0;
 }
@@ -234,7 +126,7 @@ static void last_line(const char *path, char *out, size_t cap) {
 
 /* Writes the gnuplot program: pngcairo when this gnuplot has it, else png. */
 static void write_script(FILE *gp, const char *png_tmp, const char *train_dat, const char *val_dat,
-                         const plot_series *train, const plot_series *val, const char *title) {
+                         const metrics_curve *train, const metrics_curve *val, const char *title) {
     fprintf(gp,
             "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
             "  set terminal pngcairo size 1400,560 enhanced font 'sans,10'\n"
@@ -274,8 +166,8 @@ static void write_script(FILE *gp, const char *png_tmp, const char *train_dat, c
 
 /* Runs gnuplot over the two series, leaving the image at png_tmp.
  * 0, or -1 (one line printed, quoting gnuplot's last error line). */
-static int render(const char *gnuplot, const char *dir, const char *png_tmp, const plot_series *train,
-                  const plot_series *val, const char *title) {
+static int render(const char *gnuplot, const char *dir, const char *png_tmp, const metrics_curve *train,
+                  const metrics_curve *val, const char *title) {
     char train_dat[4096], val_dat[4096], err_path[4096], cmd[16384];
     snprintf(train_dat, sizeof train_dat, "%s/train.dat", dir);
     snprintf(val_dat, sizeof val_dat, "%s/val.dat", dir);
@@ -363,17 +255,16 @@ int cmd_plot(int argc, char **argv) {
     }
     if (!out) out = out_default;
 
-    plot_series train = {0}, val = {0};
-    long skipped = 0;
+    metrics_curves curves;
     int rc = 1;
     char gnuplot[4096], png_tmp[4096], dir[4096] = "";
-    if (read_metrics(metrics, &train, &val, &skipped) != 0) goto done;
-    if (train.n == 0 && val.n == 0) {
-        ll_error("plot: %s: no train or val loss to plot%s", metrics, skipped ? " (every line was skipped)" : "");
+    if (metrics_read(metrics, &curves) != 0) goto done;
+    const metrics_curve *train = &curves.train, *val = &curves.val;
+    if (train->n == 0 && val->n == 0) {
+        ll_error("plot: %s: no train or val loss to plot%s", metrics,
+                 curves.n_skipped ? " (every line was skipped)" : "");
         goto done;
     }
-    series_settle(&train);
-    series_settle(&val);
     if (find_gnuplot(gnuplot, sizeof gnuplot) != 0) goto done;
     if (ll_tmp_path(png_tmp, sizeof png_tmp, out) != 0) goto done;
     const char *tmpdir = getenv("TMPDIR");
@@ -388,15 +279,15 @@ int cmd_plot(int argc, char **argv) {
         dir[0] = '\0';
         goto done;
     }
-    if (render(gnuplot, dir, png_tmp, &train, &val, rundir) != 0 || ll_commit_file(png_tmp, out) != 0) {
+    if (render(gnuplot, dir, png_tmp, train, val, rundir) != 0 || ll_commit_file(png_tmp, out) != 0) {
         unlink(png_tmp);
         goto done;
     }
-    printf("plot: %s (%zu train, %zu val points%s)\n", out, train.n, val.n, skipped ? ", some lines skipped" : "");
+    printf("plot: %s (%zu train, %zu val points%s)\n", out, train->n, val->n,
+           curves.n_skipped ? ", some lines skipped" : "");
     rc = 0;
 done:
     if (dir[0]) remove_scratch(dir);
-    free(train.p);
-    free(val.p);
+    metrics_curves_free(&curves);
     return rc;
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "llmpi/store.h"
+#include "llmpi/h5.h"
 #include "llmpi/util.h"
 
 typedef struct {
@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     ll_set_rank(rank);
-    store_quiet_hdf5();
+    h5u_quiet();
     int rc = cmd->run(argc - 1, argv + 1);
     if (rc != 0) {
         /* One failing rank must end the job, not leave the others waiting. */

@@ -16,6 +16,11 @@
  * key (seed, first global position) is the one now due, so set_state,
  * prefetch on/off and read failures can only cost a synchronous read, never
  * change a batch.
+ *
+ * Evaluation (loader_eval) reads windows in order, without a permutation or
+ * a worker: its windows depend only on (n_windows, rank, nranks,
+ * batch_size). Both paths turn windows into (inputs, targets) through one
+ * function, windows_to_pairs.
  */
 #include "llmpi/loader.h"
 
@@ -225,6 +230,19 @@ static void prefetch_post(loader *l) {
     pthread_mutex_unlock(&pf->mu);
 }
 
+/* Turns rows windows of T+1 tokens into inputs (the first T of each) and
+ * targets (the same shifted by one): the one place where a window becomes a
+ * training pair, for training and evaluation alike. */
+static void windows_to_pairs(const int32_t *buf, int rows, int T, int *inputs, int *targets) {
+    for (int b = 0; b < rows; b++) {
+        const int32_t *row = buf + (size_t)b * (size_t)(T + 1);
+        for (int t = 0; t < T; t++) {
+            inputs[(size_t)b * T + t] = row[t];
+            targets[(size_t)b * T + t] = row[t + 1];
+        }
+    }
+}
+
 /* Reads this rank's next micro-batch: inputs[b*T+t] = window[t], targets =
  * the same shifted by one. Advances the global position after grad_accum
  * calls, then posts the following micro-batch to the prefetch worker. -1
@@ -239,13 +257,7 @@ int loader_next(loader *l, int *inputs, int *targets) {
             if (store_read(l->store, l->split, window * (uint64_t)T, (size_t)T + 1, row) != 0) return -1;
         }
     }
-    for (int b = 0; b < l->batch_size; b++) {
-        const int32_t *row = l->buf + (size_t)b * (size_t)(T + 1);
-        for (int t = 0; t < T; t++) {
-            inputs[(size_t)b * T + t] = row[t];
-            targets[(size_t)b * T + t] = row[t + 1];
-        }
-    }
+    windows_to_pairs(l->buf, l->batch_size, T, inputs, targets);
     if (++l->micro == l->grad_accum) {
         l->micro = 0;
         l->st.position += (uint64_t)l->nranks * (uint64_t)l->batch_size * (uint64_t)l->grad_accum;
@@ -277,3 +289,57 @@ void loader_set_prefetch(loader *l, int on) {
 }
 
 int loader_prefetching(const loader *l) { return l->pf != NULL; }
+
+/* ---- evaluation windows ---- */
+
+/* Sets up this rank's pass over windows 0..n_windows-1. -1 (one line) when
+ * the shape is invalid or the split holds fewer windows than asked. */
+int loader_eval_init(loader_eval *e, store_reader *s, store_split split, int seq_len, int batch_size,
+                     long n_windows, int rank, int nranks) {
+    memset(e, 0, sizeof *e);
+    if (seq_len < 1 || batch_size < 1 || nranks < 1 || rank < 0 || rank >= nranks ||
+        (split != STORE_TRAIN && split != STORE_VAL)) {
+        ll_error("loader.c: loader_eval_init: invalid shape seq_len=%d batch_size=%d rank=%d/%d split=%d", seq_len,
+                 batch_size, rank, nranks, (int)split);
+        return -1;
+    }
+    uint64_t n_tokens = s->split[split].n_tokens;
+    uint64_t avail = n_tokens > 0 ? (n_tokens - 1) / (uint64_t)seq_len : 0;
+    if (n_windows < 1 || (uint64_t)n_windows > avail) {
+        ll_error("%s: %s split holds %llu windows of %d tokens, %ld requested", s->path,
+                 split == STORE_TRAIN ? "train" : "val", (unsigned long long)avail, seq_len, n_windows);
+        return -1;
+    }
+    e->buf = ll_malloc((size_t)batch_size * (size_t)(seq_len + 1) * sizeof *e->buf);
+    if (!e->buf) return -1;
+    e->store = s;
+    e->split = split;
+    e->seq_len = seq_len;
+    e->batch_size = batch_size;
+    e->rank = rank;
+    e->nranks = nranks;
+    e->n_windows = n_windows;
+    e->next = rank;
+    return 0;
+}
+
+/* Reads up to batch_size of this rank's next windows (k = next, next +
+ * nranks, ...) into inputs and targets; *rows = how many, 0 at the end. -1
+ * (one line) on a read error. */
+int loader_eval_next(loader_eval *e, int *inputs, int *targets, int *rows) {
+    const int T = e->seq_len;
+    int b = 0;
+    for (; b < e->batch_size && e->next < e->n_windows; b++, e->next += e->nranks)
+        if (store_read(e->store, e->split, (uint64_t)e->next * (uint64_t)T, (size_t)T + 1,
+                       e->buf + (size_t)b * (size_t)(T + 1)) != 0)
+            return -1;
+    windows_to_pairs(e->buf, b, T, inputs, targets);
+    *rows = b;
+    return 0;
+}
+
+/* Frees the buffer; safe on a zeroed or freed pass. */
+void loader_eval_free(loader_eval *e) {
+    free(e->buf);
+    e->buf = NULL;
+}

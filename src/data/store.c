@@ -38,6 +38,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "llmpi/h5.h"
 #include "llmpi/util.h"
 
 #define STORE_TOKEN_CHUNK ((size_t)1 << 20)   /* elements per tokens chunk */
@@ -50,160 +51,6 @@
 #define STORE_VALIDATE_BLOCK ((size_t)1 << 16) /* offsets checked per read at open */
 
 static const char *const split_name[2] = {"train", "val"};
-
-void store_quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-
-/* ---- attribute helpers ---- */
-
-/* Writes a scalar fixed-length NUL-terminated string attribute; 0 / -1. */
-int store_attr_write_str(int64_t loc, const char *name, const char *value, const char *path) {
-    hid_t type = H5Tcopy(H5T_C_S1);
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t attr = -1;
-    int rc = -1;
-    if (type < 0 || space < 0) goto done;
-    if (H5Tset_size(type, strlen(value) + 1) < 0 || H5Tset_strpad(type, H5T_STR_NULLTERM) < 0)
-        goto done;
-    attr = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-    if (attr < 0 || H5Awrite(attr, type, value) < 0) goto done;
-    rc = 0;
-done:
-    if (rc != 0) ll_error("%s: attribute %s: cannot write", path, name);
-    if (attr >= 0) H5Aclose(attr);
-    if (space >= 0) H5Sclose(space);
-    if (type >= 0) H5Tclose(type);
-    return rc;
-}
-
-/* Writes a scalar little-endian uint64 attribute; 0 / -1. */
-int store_attr_write_u64(int64_t loc, const char *name, uint64_t value, const char *path) {
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t attr = space < 0 ? -1 : H5Acreate2(loc, name, H5T_STD_U64LE, space, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = (attr >= 0 && H5Awrite(attr, H5T_NATIVE_UINT64, &value) >= 0) ? 0 : -1;
-    if (rc != 0) ll_error("%s: attribute %s: cannot write", path, name);
-    if (attr >= 0) H5Aclose(attr);
-    if (space >= 0) H5Sclose(space);
-    return rc;
-}
-
-/* Opens attribute name on loc, requiring one element. Returns the attribute
- * id, 0 if absent and absent_ok, or -1 (one line printed). */
-static hid_t open_single_attr(hid_t loc, const char *name, const char *path, int absent_ok) {
-    htri_t exists = H5Aexists(loc, name);
-    if (exists < 0) { ll_error("%s: attribute %s: cannot query", path, name); return -1; }
-    if (!exists) {
-        if (absent_ok) return 0;
-        ll_error("%s: attribute %s: missing", path, name);
-        return -1;
-    }
-    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
-    if (attr < 0) { ll_error("%s: attribute %s: cannot open", path, name); return -1; }
-    hid_t space = H5Aget_space(attr);
-    hssize_t npoints = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
-    if (space >= 0) H5Sclose(space);
-    if (npoints != 1) {
-        ll_error("%s: attribute %s: expected a single value, found %lld", path, name, (long long)npoints);
-        H5Aclose(attr);
-        return -1;
-    }
-    return attr;
-}
-
-/* Reads a string attribute into out (cap bytes, NUL-terminated). With exists
- * non-NULL an absent attribute is not an error (*exists = 0). 0 / -1. */
-int store_attr_read_str(int64_t loc, const char *name, char *out, size_t cap, const char *path,
-                        int *exists) {
-    if (exists) *exists = 0;
-    hid_t attr = open_single_attr(loc, name, path, exists != NULL);
-    if (attr < 0) return -1;
-    if (attr == 0) { if (cap) out[0] = '\0'; return 0; }
-    int rc = -1;
-    hid_t ftype = H5Aget_type(attr), mtype = -1;
-    if (ftype < 0 || H5Tget_class(ftype) != H5T_STRING) {
-        ll_error("%s: attribute %s: expected a string", path, name);
-        goto done;
-    }
-    mtype = H5Tcopy(H5T_C_S1);
-    if (mtype < 0) goto io_error;
-    if (H5Tis_variable_str(ftype) > 0) {
-        char *s = NULL;
-        if (H5Tset_size(mtype, H5T_VARIABLE) < 0 || H5Aread(attr, mtype, &s) < 0) goto io_error;
-        size_t len = s ? strlen(s) : 0;
-        if (len >= cap) {
-            ll_error("%s: attribute %s: %zu bytes, longer than the %zu allowed", path, name, len, cap - 1);
-            H5free_memory(s);
-            goto done;
-        }
-        memcpy(out, s ? s : "", len + 1);
-        H5free_memory(s);
-    } else {
-        size_t size = H5Tget_size(ftype);
-        if (size == 0 || size > (size_t)1 << 20) {
-            ll_error("%s: attribute %s: implausible string size %zu", path, name, size);
-            goto done;
-        }
-        /* One byte more than stored so HDF5 always NUL-terminates, whatever
-         * the stored padding. */
-        char *buf = ll_malloc(size + 1);
-        if (!buf) goto done;
-        if (H5Tset_size(mtype, size + 1) < 0 || H5Tset_strpad(mtype, H5T_STR_NULLTERM) < 0 ||
-            H5Aread(attr, mtype, buf) < 0) {
-            free(buf);
-            goto io_error;
-        }
-        buf[size] = '\0';
-        size_t len = strlen(buf);
-        if (len >= cap) {
-            ll_error("%s: attribute %s: %zu bytes, longer than the %zu allowed", path, name, len, cap - 1);
-            free(buf);
-            goto done;
-        }
-        memcpy(out, buf, len + 1);
-        free(buf);
-    }
-    if (exists) *exists = 1;
-    rc = 0;
-    goto done;
-io_error:
-    ll_error("%s: attribute %s: cannot read", path, name);
-done:
-    if (mtype >= 0) H5Tclose(mtype);
-    if (ftype >= 0) H5Tclose(ftype);
-    H5Aclose(attr);
-    return rc;
-}
-
-/* Reads an integer attribute (any width/sign; negative refused). 0 / -1. */
-int store_attr_read_u64(int64_t loc, const char *name, uint64_t *out, const char *path) {
-    hid_t attr = open_single_attr(loc, name, path, 0);
-    if (attr < 0) return -1;
-    int rc = -1;
-    hid_t ftype = H5Aget_type(attr);
-    if (ftype < 0 || H5Tget_class(ftype) != H5T_INTEGER) {
-        ll_error("%s: attribute %s: expected an integer", path, name);
-    } else if (H5Tget_sign(ftype) == H5T_SGN_2) {
-        int64_t v = 0;
-        if (H5Aread(attr, H5T_NATIVE_INT64, &v) < 0) ll_error("%s: attribute %s: cannot read", path, name);
-        else if (v < 0) ll_error("%s: attribute %s: negative value %lld", path, name, (long long)v);
-        else { *out = (uint64_t)v; rc = 0; }
-    } else {
-        if (H5Aread(attr, H5T_NATIVE_UINT64, out) < 0) ll_error("%s: attribute %s: cannot read", path, name);
-        else rc = 0;
-    }
-    if (ftype >= 0) H5Tclose(ftype);
-    H5Aclose(attr);
-    return rc;
-}
-
-/* Creates a group without modification times (they would make two runs
- * on the same input differ byte-wise). Returns the id or -1 (no line printed). */
-int64_t store_create_group(int64_t loc, const char *name) {
-    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
-    if (gcpl < 0) return -1;
-    hid_t g = H5Pset_obj_track_times(gcpl, 0) < 0 ? -1 : H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
-    H5Pclose(gcpl);
-    return g;
-}
 
 /* ---- reader ---- */
 
@@ -362,20 +209,20 @@ int store_open(store_reader *s, const char *path) {
     char format[64];
     uint64_t version = 0, vocab = 0, eot = 0, counts[4] = {0};
     static const char *const count_names[4] = {"n_docs_train", "n_docs_val", "n_tokens_train", "n_tokens_val"};
-    if (store_attr_read_str(s->file, "format", format, sizeof format, path, NULL) != 0) goto fail;
+    if (h5u_attr_read_str(s->file, "format", format, sizeof format, path, NULL) != 0) goto fail;
     if (strcmp(format, STORE_FORMAT) != 0) {
         ll_error("%s: format '%s' is not a token store (expected '%s')", path, format, STORE_FORMAT);
         goto fail;
     }
-    if (store_attr_read_u64(s->file, "version", &version, path) != 0) goto fail;
+    if (h5u_attr_read_u64(s->file, "version", &version, path) != 0) goto fail;
     if (version != STORE_VERSION) {
         ll_error("%s: token store version %llu, this build reads version %d", path,
                  (unsigned long long)version, STORE_VERSION);
         goto fail;
     }
     s->version = (int)version;
-    if (store_attr_read_u64(s->file, "vocab_size", &vocab, path) != 0 ||
-        store_attr_read_u64(s->file, "eot_id", &eot, path) != 0)
+    if (h5u_attr_read_u64(s->file, "vocab_size", &vocab, path) != 0 ||
+        h5u_attr_read_u64(s->file, "eot_id", &eot, path) != 0)
         goto fail;
     if (vocab == 0 || vocab > INT32_MAX) {
         ll_error("%s: vocab_size %llu out of range [1, %d]", path, (unsigned long long)vocab, INT32_MAX);
@@ -388,9 +235,9 @@ int store_open(store_reader *s, const char *path) {
     }
     s->vocab_size = (uint32_t)vocab;
     s->eot_id = (uint32_t)eot;
-    if (store_attr_read_str(s->file, "tokenizer", s->tokenizer, sizeof s->tokenizer, path, NULL) != 0) goto fail;
+    if (h5u_attr_read_str(s->file, "tokenizer", s->tokenizer, sizeof s->tokenizer, path, NULL) != 0) goto fail;
     for (int i = 0; i < 4; i++)
-        if (store_attr_read_u64(s->file, count_names[i], &counts[i], path) != 0) goto fail;
+        if (h5u_attr_read_u64(s->file, count_names[i], &counts[i], path) != 0) goto fail;
 
     size_t token_bytes = vocab <= 65536 ? 2 : 4;
     s->token_bytes = token_bytes;
@@ -539,7 +386,7 @@ int store_read_raw(const store_reader *s, store_split split, uint64_t start, siz
 /* Compares the store's tokenizer with the expected one. 0 / -1 (one line). */
 int store_check_tokenizer(const store_reader *s, const char *identity, uint32_t vocab_size) {
     if (strcmp(s->tokenizer, identity) != 0 || s->vocab_size != vocab_size) {
-        ll_error("%s: made with tokenizer %s (vocab %u), but %s (vocab %u) was given: re-run llmpi prepare "
+        ll_error("%s: made with tokenizer %s (vocab %u), but %s (vocab %u) is needed: use a store prepared "
                  "with that tokenizer", s->path, s->tokenizer, s->vocab_size, identity, vocab_size);
         return -1;
     }
@@ -562,7 +409,7 @@ struct store_writer {
     char path[1024], tmp[1100];
     hid_t file;
     uint32_t vocab_size, eot_id;
-    char tokenizer[STORE_TOKENIZER_MAX];
+    char tokenizer[TOK_IDENTITY_MAX];
     size_t token_bytes;
     hid_t token_file_type, token_mem_type;
     writer_split split[2];
@@ -590,9 +437,9 @@ store_writer *store_writer_create(const char *path, uint32_t vocab_size, uint32_
         ll_error("%s: store_writer_create: vocab_size %u / eot_id %u invalid", path, vocab_size, eot_id);
         return NULL;
     }
-    if (!tokenizer_identity || strlen(tokenizer_identity) >= STORE_TOKENIZER_MAX) {
+    if (!tokenizer_identity || strlen(tokenizer_identity) >= TOK_IDENTITY_MAX) {
         ll_error("%s: store_writer_create: tokenizer identity missing or longer than %d bytes", path,
-                 STORE_TOKENIZER_MAX - 1);
+                 TOK_IDENTITY_MAX - 1);
         return NULL;
     }
     store_writer *w = ll_calloc(1, sizeof *w);
@@ -623,7 +470,7 @@ store_writer *store_writer_create(const char *path, uint32_t vocab_size, uint32_
     }
     for (int i = 0; i < 2; i++) {
         writer_split *ws = &w->split[i];
-        ws->group = store_create_group(w->file, split_name[i]);
+        ws->group = h5u_create_group(w->file, split_name[i]);
         ws->tok_buf = ll_malloc(STORE_TOKEN_CHUNK * w->token_bytes);
         ws->off_buf = ll_malloc(STORE_OFFSET_CHUNK * sizeof *ws->off_buf);
         if (ws->group < 0 || !ws->tok_buf || !ws->off_buf) {
@@ -729,15 +576,15 @@ int store_writer_finish(store_writer *w) {
     }
     hid_t f = w->file;
     const char *p = w->tmp;
-    if (store_attr_write_str(f, "format", STORE_FORMAT, p) != 0 ||
-        store_attr_write_u64(f, "version", STORE_VERSION, p) != 0 ||
-        store_attr_write_u64(f, "vocab_size", w->vocab_size, p) != 0 ||
-        store_attr_write_u64(f, "eot_id", w->eot_id, p) != 0 ||
-        store_attr_write_str(f, "tokenizer", w->tokenizer, p) != 0 ||
-        store_attr_write_u64(f, "n_docs_train", w->split[STORE_TRAIN].off_flushed, p) != 0 ||
-        store_attr_write_u64(f, "n_docs_val", w->split[STORE_VAL].off_flushed, p) != 0 ||
-        store_attr_write_u64(f, "n_tokens_train", w->split[STORE_TRAIN].tok_flushed, p) != 0 ||
-        store_attr_write_u64(f, "n_tokens_val", w->split[STORE_VAL].tok_flushed, p) != 0) {
+    if (h5u_attr_write_str(f, "format", STORE_FORMAT, p) != 0 ||
+        h5u_attr_write_u64(f, "version", STORE_VERSION, p) != 0 ||
+        h5u_attr_write_u64(f, "vocab_size", w->vocab_size, p) != 0 ||
+        h5u_attr_write_u64(f, "eot_id", w->eot_id, p) != 0 ||
+        h5u_attr_write_str(f, "tokenizer", w->tokenizer, p) != 0 ||
+        h5u_attr_write_u64(f, "n_docs_train", w->split[STORE_TRAIN].off_flushed, p) != 0 ||
+        h5u_attr_write_u64(f, "n_docs_val", w->split[STORE_VAL].off_flushed, p) != 0 ||
+        h5u_attr_write_u64(f, "n_tokens_train", w->split[STORE_TRAIN].tok_flushed, p) != 0 ||
+        h5u_attr_write_u64(f, "n_tokens_val", w->split[STORE_VAL].tok_flushed, p) != 0) {
         store_writer_abort(w);
         return -1;
     }
@@ -780,7 +627,7 @@ struct store_pwriter {
     hid_t tokens[2], offsets[2];
     uint64_t n_tokens[2], n_docs[2];
     uint32_t vocab_size, eot_id;
-    char tokenizer[STORE_TOKENIZER_MAX];
+    char tokenizer[TOK_IDENTITY_MAX];
     size_t token_bytes;
     int rank;
     int failed;          /* this rank saw an error: finish() will not commit */
@@ -801,7 +648,7 @@ store_pwriter *store_pwriter_create(const char *path, uint32_t vocab_size, uint3
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     int ok = 1;
     if (vocab_size == 0 || vocab_size > INT32_MAX || eot_id >= vocab_size || !tokenizer_identity ||
-        strlen(tokenizer_identity) >= STORE_TOKENIZER_MAX || strlen(path) >= 1024) {
+        strlen(tokenizer_identity) >= TOK_IDENTITY_MAX || strlen(path) >= 1024) {
         if (rank == 0)
             ll_error("%s: store_pwriter_create: vocab_size %u / eot_id %u / tokenizer identity / path invalid",
                      path, vocab_size, eot_id);
@@ -871,7 +718,7 @@ int store_pwriter_define(store_pwriter *w, const uint64_t n_tokens[2], const uin
     for (int i = 0; i < 2 && ok; i++) {
         w->n_tokens[i] = n_tokens[i];
         w->n_docs[i] = n_docs[i];
-        hid_t g = store_create_group(w->file, split_name[i]);
+        hid_t g = h5u_create_group(w->file, split_name[i]);
         if (g < 0) { ok = 0; break; }
         w->tokens[i] = create_fixed(g, "tokens", tok_type, n_tokens[i]);
         w->offsets[i] = create_fixed(g, "doc_offsets", H5T_STD_U64LE, n_docs[i]);
@@ -880,15 +727,15 @@ int store_pwriter_define(store_pwriter *w, const uint64_t n_tokens[2], const uin
     }
     if (!ok) { if (w->rank == 0) ll_error("%s: cannot create the datasets", p); w->failed = 1; return -1; }
     /* the attribute helpers print on failure; on other ranks the same failure is certain */
-    if (store_attr_write_str(w->file, "format", STORE_FORMAT, p) != 0 ||
-        store_attr_write_u64(w->file, "version", STORE_VERSION, p) != 0 ||
-        store_attr_write_u64(w->file, "vocab_size", w->vocab_size, p) != 0 ||
-        store_attr_write_u64(w->file, "eot_id", w->eot_id, p) != 0 ||
-        store_attr_write_str(w->file, "tokenizer", w->tokenizer, p) != 0 ||
-        store_attr_write_u64(w->file, "n_docs_train", n_docs[STORE_TRAIN], p) != 0 ||
-        store_attr_write_u64(w->file, "n_docs_val", n_docs[STORE_VAL], p) != 0 ||
-        store_attr_write_u64(w->file, "n_tokens_train", n_tokens[STORE_TRAIN], p) != 0 ||
-        store_attr_write_u64(w->file, "n_tokens_val", n_tokens[STORE_VAL], p) != 0) {
+    if (h5u_attr_write_str(w->file, "format", STORE_FORMAT, p) != 0 ||
+        h5u_attr_write_u64(w->file, "version", STORE_VERSION, p) != 0 ||
+        h5u_attr_write_u64(w->file, "vocab_size", w->vocab_size, p) != 0 ||
+        h5u_attr_write_u64(w->file, "eot_id", w->eot_id, p) != 0 ||
+        h5u_attr_write_str(w->file, "tokenizer", w->tokenizer, p) != 0 ||
+        h5u_attr_write_u64(w->file, "n_docs_train", n_docs[STORE_TRAIN], p) != 0 ||
+        h5u_attr_write_u64(w->file, "n_docs_val", n_docs[STORE_VAL], p) != 0 ||
+        h5u_attr_write_u64(w->file, "n_tokens_train", n_tokens[STORE_TRAIN], p) != 0 ||
+        h5u_attr_write_u64(w->file, "n_tokens_val", n_tokens[STORE_VAL], p) != 0) {
         w->failed = 1;
         return -1;
     }

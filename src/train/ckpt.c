@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "llmpi/store.h"
+#include "llmpi/h5.h"
 
 /* Limits that reject garbage before it reaches gpt_create. */
 #define CKPT_MAX_LAYERS 4096
@@ -193,28 +193,28 @@ int ckpt_save(const char *path, const gpt_model *m, const float *adam_m, const f
     int rc = -1;
     hid_t model = -1, optim = -1, om = -1, ov = -1, state = -1;
     const gpt_config *c = &m->cfg;
-    if (store_attr_write_str(f, "format", CKPT_FORMAT, tmp) != 0 ||
-        store_attr_write_u64(f, "version", CKPT_VERSION, tmp) != 0 ||
-        store_attr_write_u64(f, "n_layer", (uint64_t)c->n_layer, tmp) != 0 ||
-        store_attr_write_u64(f, "n_head", (uint64_t)c->n_head, tmp) != 0 ||
-        store_attr_write_u64(f, "n_embd", (uint64_t)c->n_embd, tmp) != 0 ||
-        store_attr_write_u64(f, "block_size", (uint64_t)c->block_size, tmp) != 0 ||
-        store_attr_write_u64(f, "vocab_size", (uint64_t)c->vocab_size, tmp) != 0 ||
-        store_attr_write_u64(f, "step", meta->step, tmp) != 0 ||
-        store_attr_write_str(f, "tokenizer", meta->tokenizer, tmp) != 0 ||
-        store_attr_write_str(f, "config", meta->config, tmp) != 0)
+    if (h5u_attr_write_str(f, "format", CKPT_FORMAT, tmp) != 0 ||
+        h5u_attr_write_u64(f, "version", CKPT_VERSION, tmp) != 0 ||
+        h5u_attr_write_u64(f, "n_layer", (uint64_t)c->n_layer, tmp) != 0 ||
+        h5u_attr_write_u64(f, "n_head", (uint64_t)c->n_head, tmp) != 0 ||
+        h5u_attr_write_u64(f, "n_embd", (uint64_t)c->n_embd, tmp) != 0 ||
+        h5u_attr_write_u64(f, "block_size", (uint64_t)c->block_size, tmp) != 0 ||
+        h5u_attr_write_u64(f, "vocab_size", (uint64_t)c->vocab_size, tmp) != 0 ||
+        h5u_attr_write_u64(f, "step", meta->step, tmp) != 0 ||
+        h5u_attr_write_str(f, "tokenizer", meta->tokenizer, tmp) != 0 ||
+        h5u_attr_write_str(f, "config", meta->config, tmp) != 0)
         goto done;
 
-    model = store_create_group(f, "model");
+    model = h5u_create_group(f, "model");
     if (model < 0) { ll_error("%s: cannot create /model", tmp); goto done; }
     for (int i = 0; i < m->num_tensors; i++)
         if (write_tensor(model, "/model", &m->tensors[i], m->params, tmp) != 0) goto done;
     fault_kill_midway(meta->step, tmp);
 
     if (adam_m) {
-        optim = store_create_group(f, "optim");
-        om = optim < 0 ? -1 : store_create_group(optim, "m");
-        ov = optim < 0 ? -1 : store_create_group(optim, "v");
+        optim = h5u_create_group(f, "optim");
+        om = optim < 0 ? -1 : h5u_create_group(optim, "m");
+        ov = optim < 0 ? -1 : h5u_create_group(optim, "v");
         if (om < 0 || ov < 0) { ll_error("%s: cannot create /optim", tmp); goto done; }
         for (int i = 0; i < m->num_tensors; i++)
             if (write_tensor(om, "/optim/m", &m->tensors[i], adam_m, tmp) != 0 ||
@@ -222,7 +222,7 @@ int ckpt_save(const char *path, const gpt_model *m, const float *adam_m, const f
                 goto done;
     }
 
-    state = store_create_group(f, "state");
+    state = h5u_create_group(f, "state");
     if (state < 0) { ll_error("%s: cannot create /state", tmp); goto done; }
     const uint64_t values[4] = {meta->step, meta->tokens_seen, meta->loader.seed, meta->loader.position};
     for (int i = 0; i < 4; i++)
@@ -249,14 +249,14 @@ done:
 static int read_header(hid_t f, const char *path, gpt_config *cfg, ckpt_meta *meta) {
     char format[64];
     int has_format = 0;
-    if (store_attr_read_str(f, "format", format, sizeof format, path, &has_format) != 0) return -1;
+    if (h5u_attr_read_str(f, "format", format, sizeof format, path, &has_format) != 0) return -1;
     if (!has_format || strcmp(format, CKPT_FORMAT) != 0) {
         ll_error("%s: not an llmpi checkpoint (format '%s', expected '%s')", path, has_format ? format : "",
                  CKPT_FORMAT);
         return -1;
     }
     uint64_t version = 0;
-    if (store_attr_read_u64(f, "version", &version, path) != 0) return -1;
+    if (h5u_attr_read_u64(f, "version", &version, path) != 0) return -1;
     if (version != CKPT_VERSION) {
         ll_error("%s: checkpoint version %llu, this build reads version %d", path, (unsigned long long)version,
                  CKPT_VERSION);
@@ -266,7 +266,7 @@ static int read_header(hid_t f, const char *path, gpt_config *cfg, ckpt_meta *me
     static const uint64_t shape_max[5] = {CKPT_MAX_LAYERS, CKPT_MAX_DIM, CKPT_MAX_DIM, CKPT_MAX_DIM, INT32_MAX};
     uint64_t shape[5];
     for (int i = 0; i < 5; i++) {
-        if (store_attr_read_u64(f, shape_names[i], &shape[i], path) != 0) return -1;
+        if (h5u_attr_read_u64(f, shape_names[i], &shape[i], path) != 0) return -1;
         if (shape[i] == 0 || shape[i] > shape_max[i]) {
             ll_error("%s: %s = %llu out of range [1, %llu]", path, shape_names[i], (unsigned long long)shape[i],
                      (unsigned long long)shape_max[i]);
@@ -286,9 +286,9 @@ static int read_header(hid_t f, const char *path, gpt_config *cfg, ckpt_meta *me
 
     memset(meta, 0, sizeof *meta);
     uint64_t root_step = 0;
-    if (store_attr_read_u64(f, "step", &root_step, path) != 0 ||
-        store_attr_read_str(f, "tokenizer", meta->tokenizer, sizeof meta->tokenizer, path, NULL) != 0 ||
-        store_attr_read_str(f, "config", meta->config, sizeof meta->config, path, NULL) != 0)
+    if (h5u_attr_read_u64(f, "step", &root_step, path) != 0 ||
+        h5u_attr_read_str(f, "tokenizer", meta->tokenizer, sizeof meta->tokenizer, path, NULL) != 0 ||
+        h5u_attr_read_str(f, "config", meta->config, sizeof meta->config, path, NULL) != 0)
         return -1;
     if (H5Lexists(f, "state", H5P_DEFAULT) <= 0) { ll_error("%s: missing group /state", path); return -1; }
     hid_t state = H5Gopen2(f, "state", H5P_DEFAULT);

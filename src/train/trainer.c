@@ -12,70 +12,47 @@
 #include "llmpi/trainer.h"
 
 #include <cblas.h>
-#include <errno.h>
-#include <jansson.h>
 #include <math.h>
-#include <mpi.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "llmpi/ckpt.h"
-#include "llmpi/dist.h"
+#include "llmpi/comm.h"
 #include "llmpi/loader.h"
+#include "llmpi/metrics.h"
 #include "llmpi/optim.h"
 #include "llmpi/util.h"
 
 /* ---- evaluation ---- */
 
 int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_windows, int T, int batch_size,
-                 int reduce, double *loss_sum, long *n_tokens) {
-    int rank = 0, size = 1;
-    if (reduce) {
-        dist_world w;
-        if (dist_init(&w) != 0) return -1;
-        rank = w.rank;
-        size = w.size;
-    }
-    uint64_t avail = s->split[split].n_tokens > 0 ? (s->split[split].n_tokens - 1) / (uint64_t)T : 0;
-    if (n_windows < 1 || (uint64_t)n_windows > avail) {
-        ll_error("%s: %s split holds %llu windows of %d tokens, %ld requested", s->path,
-                 split == STORE_TRAIN ? "train" : "val", (unsigned long long)avail, T, n_windows);
-        return -1;
-    }
-    int32_t *win = ll_malloc((size_t)batch_size * (T + 1) * sizeof(int32_t));
+                 const comm_world *world, double *loss_sum, long *n_tokens) {
+    int rank = world ? world->rank : 0, size = world ? world->size : 1;
+    loader_eval windows;
+    if (loader_eval_init(&windows, s, split, T, batch_size, n_windows, rank, size) != 0) return -1;
     int *in = ll_malloc((size_t)batch_size * T * sizeof(int));
     int *tgt = ll_malloc((size_t)batch_size * T * sizeof(int));
-    int rc = (win && in && tgt) ? 0 : -1;
+    int rc = (in && tgt) ? 0 : -1;
     double sum = 0.0;
     long count = 0;
-    /* this rank's windows: k = rank, rank + size, ... in batches */
-    for (long k0 = rank; rc == 0 && k0 < n_windows; k0 += (long)size * batch_size) {
-        int b = 0;
-        for (; b < batch_size; b++) {
-            long k = k0 + (long)b * size;
-            if (k >= n_windows) break;
-            if (store_read(s, split, (uint64_t)k * T, (size_t)T + 1, win + (size_t)b * (T + 1)) != 0) { rc = -1; break; }
-            for (int t = 0; t < T; t++) {
-                in[(size_t)b * T + t] = win[(size_t)b * (T + 1) + t];
-                tgt[(size_t)b * T + t] = win[(size_t)b * (T + 1) + t + 1];
-            }
-        }
-        if (rc != 0 || b == 0) break;
+    for (int rows = 1; rc == 0;) {
+        if (loader_eval_next(&windows, in, tgt, &rows) != 0) { rc = -1; break; }
+        if (rows == 0) break;
         double ls;
         long nt;
-        if (gpt_forward(m, in, tgt, b, T, &ls, &nt, NULL, NULL) != 0) { rc = -1; break; }
+        if (gpt_forward(m, in, tgt, rows, T, &ls, &nt, NULL, NULL) != 0) { rc = -1; break; }
         sum += ls;
         count += nt;
     }
-    free(win);
+    loader_eval_free(&windows);
     free(in);
     free(tgt);
-    if (reduce && size > 1) {
+    if (size > 1) {
         /* every rank must join the reduction, even one that failed */
         double d[2] = {sum, rc != 0 ? 1.0 : 0.0};
-        if (dist_allreduce_doubles(d, 2) != 0 || dist_allreduce_longs(&count, 1) != 0) return -1;
+        if (comm_allreduce_doubles(d, 2) != 0 || comm_allreduce_longs(&count, 1) != 0) return -1;
         sum = d[0];
         if (d[1] != 0.0) rc = -1;
     }
@@ -117,18 +94,18 @@ static double probe_sgemm_gflops(void) {
 typedef struct {
     trainer_options opt;
     cfg_config cfg;
-    dist_world world;
+    comm_world world;
     store_reader store;
     gpt_model model;
     optim_adamw adam;        /* moments of all parameters, or of this rank's ZeRO-1 shard */
-    dist_reducer *reducer;   /* NULL in a world of one */
+    comm_reducer *reducer;   /* NULL in a world of one */
     int zero;                /* ZeRO-1 active */
     loader data;
     sched_config sched;
     ll_rng rng;
     uint64_t step, tokens_seen;
     int *inputs, *targets;
-    FILE *metrics;
+    metrics_log *metrics;    /* rank 0 only; NULL elsewhere */
     double peak_gflops, comm_wait;
     int bad_steps;
     int have_store, have_model, have_adam, have_loader;
@@ -148,31 +125,22 @@ static void install_signal_handlers(void) {
 }
 
 static void run_free(run *r) {
-    if (r->reducer) dist_reducer_free(r->reducer);
+    if (r->reducer) comm_reducer_free(r->reducer);
     if (r->have_loader) loader_free(&r->data);
     if (r->have_adam) optim_adamw_free(&r->adam);
     if (r->have_model) gpt_free(&r->model);
     if (r->have_store) store_close(&r->store);
-    if (r->metrics) fclose(r->metrics);
+    metrics_close(r->metrics);
     free(r->inputs);
     free(r->targets);
-}
-
-static void append_metrics(run *r, json_t *obj) {
-    if (r->world.rank == 0 && r->metrics) {
-        json_dumpf(obj, r->metrics, JSON_COMPACT | JSON_REAL_PRECISION(8));
-        fputc('\n', r->metrics);
-        fflush(r->metrics);
-    }
-    json_decref(obj);
 }
 
 /* Copies this rank's ZeRO-1 parts of a full-size buffer into shard order. */
 static void full_to_shard(const run *r, const float *full, float *shard) {
     size_t off = 0;
-    for (int i = 0; i < dist_reducer_n_parts(r->reducer); i++) {
+    for (int i = 0; i < comm_reducer_n_parts(r->reducer); i++) {
         size_t lo, hi;
-        dist_reducer_part(r->reducer, i, &lo, &hi);
+        comm_reducer_part(r->reducer, i, &lo, &hi);
         memcpy(shard + off, full + lo, (hi - lo) * sizeof(float));
         off += hi - lo;
     }
@@ -189,8 +157,8 @@ static int save_checkpoint(run *r) {
             full_v = ll_malloc(r->model.num_params * sizeof(float));
             if (!full_m || !full_v) rc = -1;
         }
-        if (dist_any(rc != 0) || dist_reducer_gather_shard(r->reducer, r->adam.m, full_m) != 0 ||
-            dist_reducer_gather_shard(r->reducer, r->adam.v, full_v) != 0) {
+        if (comm_any(rc != 0) || comm_reducer_gather_shard(r->reducer, r->adam.m, full_m) != 0 ||
+            comm_reducer_gather_shard(r->reducer, r->adam.v, full_v) != 0) {
             free(full_m);
             free(full_v);
             return -1;
@@ -228,7 +196,7 @@ static int save_checkpoint(run *r) {
     free(full_m);
     free(full_v);
     /* all ranks learn whether rank 0 succeeded */
-    return dist_any(rc != 0) ? -1 : 0;
+    return comm_any(rc != 0) ? -1 : 0;
 }
 
 static int run_eval(run *r) {
@@ -239,13 +207,14 @@ static int run_eval(run *r) {
     long windows = r->cfg.eval_windows < (long)avail ? r->cfg.eval_windows : (long)avail;
     if (windows < 1) return 0;
     double t = ll_now();
-    if (trainer_eval(&r->model, &r->store, STORE_VAL, windows, T, r->cfg.batch_size, 1, &ls, &nt) != 0) return -1;
+    if (trainer_eval(&r->model, &r->store, STORE_VAL, windows, T, r->cfg.batch_size, &r->world, &ls, &nt) != 0)
+        return -1;
     double val = nt > 0 ? ls / nt : NAN;
     ll_log("step %6llu | val loss %.4f (%ld windows, %.2f s)\n", (unsigned long long)r->step, val, windows,
            ll_now() - t);
-    append_metrics(r, json_pack("{s:s, s:I, s:I, s:f, s:I}", "kind", "val", "step", (json_int_t)r->step,
-                                "tokens", (json_int_t)r->tokens_seen, "val_loss", val, "val_tokens",
-                                (json_int_t)nt));
+    /* a lost metrics line must not end the run: the log said so once */
+    if (r->metrics)
+        metrics_append_val(r->metrics, &(metrics_val){r->step, r->tokens_seen, val, (uint64_t)nt});
     return 0;
 }
 
@@ -272,11 +241,7 @@ static int resume_from(run *r, const char *path) {
     free(full_m);
     free(full_v);
     if (rc != 0) return -1;
-    if (strcmp(meta.tokenizer, r->store.tokenizer) != 0) {
-        ll_error("%s: checkpoint tokenizer '%s' differs from the store's '%s' (%s)", path, meta.tokenizer,
-                 r->store.tokenizer, r->opt.data_path);
-        return -1;
-    }
+    if (store_check_tokenizer(&r->store, meta.tokenizer, (uint32_t)r->model.cfg.vocab_size) != 0) return -1;
     if (!meta.has_optim) { ll_error("%s: checkpoint holds no optimizer state to resume from", path); return -1; }
     if (loader_set_state(&r->data, &meta.loader) != 0) return -1;
     if (meta.world_size && meta.world_size != (uint64_t)r->world.size)
@@ -291,13 +256,13 @@ static int resume_from(run *r, const char *path) {
 
 static int setup(run *r) {
     cfg_config *c = &r->cfg;
-    if (dist_init(&r->world) != 0) return -1;
+    if (comm_init(&r->world) != 0) return -1;
     if (store_open(&r->store, r->opt.data_path) != 0) return -1;
     r->have_store = 1;
     c->vocab_size = (int)r->store.vocab_size;
     if (cfg_validate(c) != 0) return -1;
 
-    int threads = c->threads > 0 ? c->threads : dist_default_threads(&r->world);
+    int threads = c->threads > 0 ? c->threads : comm_default_threads(&r->world);
     ll_set_threads(threads);
 
     /* resume: the checkpoint's shape must match the config's */
@@ -317,10 +282,10 @@ static int setup(run *r) {
     if (r->world.size > 1) {
         r->zero = c->zero;
         size_t bucket = (size_t)(c->bucket_mb * 1024.0 * 1024.0 / sizeof(float));
-        r->reducer = dist_reducer_create(r->model.grads, r->model.num_params, bucket, r->zero);
+        r->reducer = comm_reducer_create(r->model.grads, r->model.num_params, bucket, r->zero);
         if (!r->reducer) return -1;
     }
-    size_t moments = r->zero ? dist_reducer_shard_size(r->reducer) : r->model.num_params;
+    size_t moments = r->zero ? comm_reducer_shard_size(r->reducer) : r->model.num_params;
     if (optim_adamw_init(&r->adam, moments, c->beta1, c->beta2, 1e-8f, c->weight_decay) != 0) return -1;
     r->have_adam = 1;
     if (loader_init(&r->data, &r->store, STORE_TRAIN, c->seq_len, c->batch_size, c->grad_accum, r->world.rank,
@@ -351,12 +316,9 @@ static int setup(run *r) {
         snprintf(path, sizeof path, "%s/config.ini", r->opt.out_dir);
         if (cfgs) { rc = ll_write_file_atomic(path, cfgs, strlen(cfgs)); free(cfgs); }
         snprintf(path, sizeof path, "%s/metrics.jsonl", r->opt.out_dir);
-        if (rc == 0 && !(r->metrics = fopen(path, "a"))) {
-            ll_error("%s: cannot open for appending: %s", path, strerror(errno));
-            rc = -1;
-        }
+        if (rc == 0 && !(r->metrics = metrics_open(path))) rc = -1;
     }
-    if (dist_any(rc != 0)) return -1;
+    if (comm_any(rc != 0)) return -1;
 
     r->peak_gflops = probe_sgemm_gflops();
     install_signal_handlers();
@@ -370,7 +332,7 @@ static int setup(run *r) {
            r->world.size, r->world.local_size, threads, ll_cores_available(), r->peak_gflops);
     if (r->world.size > 1)
         ll_log("gradients: %s in %d buckets of %.1f MiB, overlapped with backward\n",
-               r->zero ? "ZeRO-1 reduce-scatter + all-gather" : "all-reduce", dist_reducer_n_parts(r->reducer),
+               r->zero ? "ZeRO-1 reduce-scatter + all-gather" : "all-reduce", comm_reducer_n_parts(r->reducer),
                c->bucket_mb);
     ll_log("model %.2fM parameters; memory per rank: params %.0f MiB, grads %.0f MiB, AdamW %.0f MiB, "
            "activations %.0f MiB\n",
@@ -390,23 +352,23 @@ static int setup(run *r) {
 /* Sum of squares of this rank's reduced ZeRO-1 gradient parts, summed over
  * ranks: the global norm of the summed gradient, times scale. */
 static double zero_grad_norm(run *r, float scale) {
-    double ss = optim_grad_norm(dist_reducer_shard_grads(r->reducer), dist_reducer_shard_size(r->reducer), 1.0f);
+    double ss = optim_grad_norm(comm_reducer_shard_grads(r->reducer), comm_reducer_shard_size(r->reducer), 1.0f);
     ss *= ss;
-    if (dist_allreduce_doubles(&ss, 1) != 0) return NAN;
+    if (comm_allreduce_doubles(&ss, 1) != 0) return NAN;
     return sqrt(ss) * fabs((double)scale);
 }
 
 /* AdamW on this rank's parts, then every rank gets all parameters back. */
 static int zero_update(run *r, float lr, int t, float scale) {
     size_t off = 0;
-    float *g = dist_reducer_shard_grads(r->reducer);
-    for (int i = 0; i < dist_reducer_n_parts(r->reducer); i++) {
+    float *g = comm_reducer_shard_grads(r->reducer);
+    for (int i = 0; i < comm_reducer_n_parts(r->reducer); i++) {
         size_t lo, hi;
-        dist_reducer_part(r->reducer, i, &lo, &hi);
+        comm_reducer_part(r->reducer, i, &lo, &hi);
         optim_adamw_apply(&r->adam, &r->model, lo, hi, g + off, r->adam.m + off, r->adam.v + off, lr, t, scale);
         off += hi - lo;
     }
-    return dist_reducer_allgather_params(r->reducer, r->model.params);
+    return comm_reducer_allgather_params(r->reducer, r->model.params);
 }
 
 /* Forward/backward over the micro-steps, reduce (overlapped with the last
@@ -422,8 +384,8 @@ static int train_step(run *r, double *loss_out, double *norm_out, float *lr_out,
         if (loader_next(&r->data, r->inputs, r->targets) != 0) return -1;
         int last = a == c->grad_accum - 1;
         if (r->reducer && last) {
-            dist_reducer_begin(r->reducer);
-            m->grads_ready = dist_reducer_ready;
+            comm_reducer_begin(r->reducer);
+            m->grads_ready = comm_reducer_ready;
             m->grads_ready_ctx = r->reducer;
         }
         double ls;
@@ -433,7 +395,7 @@ static int train_step(run *r, double *loss_out, double *norm_out, float *lr_out,
         if (rc != 0) {
             /* the communication thread may still be inside a collective:
              * let it finish what it started rather than abort mid-call */
-            if (r->reducer && last) dist_reducer_finish(r->reducer, NULL);
+            if (r->reducer && last) comm_reducer_finish(r->reducer, NULL);
             return -1;
         }
         loss_sum += ls;
@@ -441,8 +403,8 @@ static int train_step(run *r, double *loss_out, double *norm_out, float *lr_out,
     }
     double wait = 0.0;
     if (r->reducer) {
-        if (dist_reducer_finish(r->reducer, &wait) != 0 || dist_allreduce_doubles(&loss_sum, 1) != 0 ||
-            dist_allreduce_longs(&count, 1) != 0)
+        if (comm_reducer_finish(r->reducer, &wait) != 0 || comm_allreduce_doubles(&loss_sum, 1) != 0 ||
+            comm_allreduce_longs(&count, 1) != 0)
             return -1;
     }
     r->comm_wait = wait;
@@ -471,8 +433,9 @@ static int train_step(run *r, double *loss_out, double *norm_out, float *lr_out,
 static int check_sync(run *r) {
     uint64_t h = ll_fnv1a(LL_FNV_INIT, r->model.params, r->model.num_params * sizeof(float));
     uint64_t *all = ll_malloc((size_t)r->world.size * sizeof(uint64_t));
-    if (!all) return -1;
-    MPI_Allgather(&h, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+    /* every rank must join the gather, even one without the memory for it */
+    if (comm_any(all == NULL)) { free(all); return -1; }
+    if (comm_allgather_u64(h, all) != 0) { free(all); return -1; }
     int rc = 0;
     for (int i = 1; i < r->world.size; i++)
         if (all[i] != all[0]) {
@@ -542,10 +505,9 @@ int trainer_run(const trainer_options *opt) {
                    "comm %5.1f ms | ETA %s\n",
                    (unsigned long long)r.step, c->max_steps, loss, norm, lr, dt * 1e3, tps, 100 * mfu,
                    r.comm_wait * 1e3, eta);
-            append_metrics(&r, json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "kind", "train",
-                                         "step", (json_int_t)r.step, "tokens", (json_int_t)r.tokens_seen, "loss",
-                                         loss, "grad_norm", norm, "lr", (double)lr, "ms", dt * 1e3,
-                                         "tokens_per_s", tps, "mfu", mfu, "comm_wait_ms", r.comm_wait * 1e3));
+            if (r.metrics)
+                metrics_append_train(r.metrics, &(metrics_train){r.step, r.tokens_seen, loss, norm, (double)lr,
+                                                                 dt * 1e3, tps, mfu, r.comm_wait * 1e3});
         }
         if (opt->check_sync > 0 && r.world.size > 1 && r.step % (uint64_t)opt->check_sync == 0 && check_sync(&r) != 0) {
             rc = -1;
@@ -559,7 +521,7 @@ int trainer_run(const trainer_options *opt) {
         /* agree on stopping: a signal on any rank, or the time budget */
         int local_stop = g_stop_signal != 0 ||
                          (opt->max_time > 0 && ll_now() - t_start + 2 * last_step_time > opt->max_time);
-        if (rc == 0 && r.step < end && (r.world.size > 1 ? dist_any(local_stop) : local_stop)) {
+        if (rc == 0 && r.step < end && (r.world.size > 1 ? comm_any(local_stop) : local_stop)) {
             ll_log("stopping at step %llu (%s): writing a checkpoint\n", (unsigned long long)r.step,
                    g_stop_signal ? "signal received" : "time budget");
             if (saved_at_step != (int)r.step) rc = save_checkpoint(&r);

@@ -1,12 +1,9 @@
-# cluster.cmake: tests of the cluster/ and jobs/ scripts and `llmpi plot`.
-# plot_cli and failfast_config are fast and run by default; the Slurm and
+# cluster.cmake: tests of the cluster/ and jobs/ scripts.
+# failfast_config is fast and runs by default; the Slurm and
 # network-namespace tests need root and start daemons, so they carry the
 # labels "cluster" and "long" (ctest -L cluster) and skip (77) without root
 # or the tools. They share system-wide state (the Slurm daemons, the netns
 # hosts h1/h2), hence the resource locks.
-add_test(NAME plot_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cluster/plot_cli.sh)
-set_tests_properties(plot_cli PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 120)
-
 add_test(NAME failfast_config COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cluster/failfast_config.sh)
 set_tests_properties(failfast_config PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 60)
 

@@ -1,69 +1,74 @@
-/* dist.h: the few places MPI appears in training.
+/* comm.h: the few places MPI appears in training.
  *
  * A plain process (no launcher) is an MPI singleton: rank 0 of 1, and every
  * call here degenerates to a no-op copy. The model and optimizer never see MPI.
  */
-#ifndef LLMPI_DIST_H
-#define LLMPI_DIST_H
+#ifndef LLMPI_COMM_H
+#define LLMPI_COMM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     int rank, size;            /* in MPI_COMM_WORLD */
     int local_rank, local_size; /* among the ranks on this node */
-} dist_world;
+} comm_world;
 
-/* Fills w from MPI_COMM_WORLD (MPI must be initialised). */
-int dist_init(dist_world *w);
+/* Fills w from MPI_COMM_WORLD (MPI must be initialised). Collective (it
+ * splits the world by node): call it once per process and pass w around. */
+int comm_init(comm_world *w);
 /* In-place sum of n floats over all ranks (fixed order: rank count fixed). */
-int dist_allreduce_floats(float *buf, size_t n);
+int comm_allreduce_floats(float *buf, size_t n);
 /* In-place sum of doubles / longs. */
-int dist_allreduce_doubles(double *buf, int n);
-int dist_allreduce_longs(long *buf, int n);
+int comm_allreduce_doubles(double *buf, int n);
+int comm_allreduce_longs(long *buf, int n);
 /* 1 if any rank passes a non-zero flag. */
-int dist_any(int flag);
+int comm_any(int flag);
+/* Gathers one uint64 from every rank: all[r] = rank r's value, on every
+ * rank (all holds the world size). */
+int comm_allgather_u64(uint64_t value, uint64_t *all);
 /* Threads per rank: the cores of this rank's node divided by its ranks there
  * (at least 1), bounded by the cores this process may use. */
-int dist_default_threads(const dist_world *w);
-
-#endif
+int comm_default_threads(const comm_world *w);
 
 /* ---- bucketed gradient reduction, overlapped with backward ----
  *
  * The gradient buffer is cut into buckets of `bucket` floats, reduced in
  * bucket order on every rank. A communication thread reduces bucket b as soon
- * as backward reports (dist_reducer_ready) that grads[0 .. end of b) are
+ * as backward reports (comm_reducer_ready) that grads[0 .. end of b) are
  * final, so communication hides behind the remaining backward. The main
- * thread makes no MPI call between dist_reducer_begin and dist_reducer_finish
+ * thread makes no MPI call between comm_reducer_begin and comm_reducer_finish
  * (MPI_THREAD_SERIALIZED is enough).
  * Mode DDP: each bucket is all-reduced (every rank ends with the full sum).
  * Mode ZeRO-1: each bucket is reduce-scattered: bucket b is cut in `size`
  * equal parts, rank r receives the sum of part r into its shard buffer;
- * after the optimizer updates its parts, dist_reducer_allgather_params
+ * after the optimizer updates its parts, comm_reducer_allgather_params
  * brings every rank the whole parameter buffer again.
  */
-typedef struct dist_reducer dist_reducer;
+typedef struct comm_reducer comm_reducer;
 
-dist_reducer *dist_reducer_create(float *grads, size_t n, size_t bucket_floats, int zero);
-void dist_reducer_free(dist_reducer *r);
+comm_reducer *comm_reducer_create(float *grads, size_t n, size_t bucket_floats, int zero);
+void comm_reducer_free(comm_reducer *r);
 /* Starts a reduction round (call before the last micro-step's backward). */
-void dist_reducer_begin(dist_reducer *r);
+void comm_reducer_begin(comm_reducer *r);
 /* grads[0 .. ready) are final (a gpt_grads_ready_fn). */
-void dist_reducer_ready(void *reducer, size_t ready);
+void comm_reducer_ready(void *reducer, size_t ready);
 /* Reduces what is left and waits for all buckets; *wait_seconds: exposed
  * communication, from the end of backward to the reduced gradient. */
-int dist_reducer_finish(dist_reducer *r, double *wait_seconds);
+int comm_reducer_finish(comm_reducer *r, double *wait_seconds);
 
 /* ZeRO-1 shard of this rank: n_parts ranges [lo, hi) of the full buffer,
  * stored back to back in shard order (shard offset of part i = sum of the
  * lengths of parts before it). */
-size_t dist_reducer_shard_size(const dist_reducer *r);
-int dist_reducer_n_parts(const dist_reducer *r);
-void dist_reducer_part(const dist_reducer *r, int i, size_t *lo, size_t *hi);
-float *dist_reducer_shard_grads(dist_reducer *r);
+size_t comm_reducer_shard_size(const comm_reducer *r);
+int comm_reducer_n_parts(const comm_reducer *r);
+void comm_reducer_part(const comm_reducer *r, int i, size_t *lo, size_t *hi);
+float *comm_reducer_shard_grads(comm_reducer *r);
 /* Every rank's parts of params are gathered into everyone's params. */
-int dist_reducer_allgather_params(dist_reducer *r, float *params);
+int comm_reducer_allgather_params(comm_reducer *r, float *params);
 /* Gathers a shard-laid-out buffer (e.g. AdamW moments) into a full-size
  * buffer on rank 0 (full may be NULL elsewhere); scatter is the inverse. */
-int dist_reducer_gather_shard(dist_reducer *r, const float *shard, float *full);
-int dist_reducer_scatter_shard(dist_reducer *r, const float *full, float *shard);
+int comm_reducer_gather_shard(comm_reducer *r, const float *shard, float *full);
+int comm_reducer_scatter_shard(comm_reducer *r, const float *full, float *shard);
+
+#endif

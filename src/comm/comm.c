@@ -1,9 +1,9 @@
-/* dist.c: MPI world, node topology and the gradient reduction.
+/* comm.c: MPI world, node topology and the gradient reduction.
  *
  * Invariant: every collective is called by all ranks in the same order; a
  * single process without a launcher is a world of one and pays nothing.
  */
-#include "llmpi/dist.h"
+#include "llmpi/comm.h"
 
 #include <limits.h>
 #include <mpi.h>
@@ -11,7 +11,7 @@
 
 #include "llmpi/util.h"
 
-int dist_init(dist_world *w) {
+int comm_init(comm_world *w) {
     MPI_Comm_rank(MPI_COMM_WORLD, &w->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &w->size);
     MPI_Comm node;
@@ -25,7 +25,7 @@ int dist_init(dist_world *w) {
     return 0;
 }
 
-int dist_allreduce_floats(float *buf, size_t n) {
+int comm_allreduce_floats(float *buf, size_t n) {
     /* MPI counts are int: reduce in slices */
     for (size_t off = 0; off < n;) {
         int count = n - off > (size_t)(INT_MAX / 2) ? INT_MAX / 2 : (int)(n - off);
@@ -38,21 +38,29 @@ int dist_allreduce_floats(float *buf, size_t n) {
     return 0;
 }
 
-int dist_allreduce_doubles(double *buf, int n) {
+int comm_allreduce_doubles(double *buf, int n) {
     return MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) == MPI_SUCCESS ? 0 : -1;
 }
 
-int dist_allreduce_longs(long *buf, int n) {
+int comm_allreduce_longs(long *buf, int n) {
     return MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_LONG, MPI_SUM, MPI_COMM_WORLD) == MPI_SUCCESS ? 0 : -1;
 }
 
-int dist_any(int flag) {
+int comm_any(int flag) {
     int any = 0;
     MPI_Allreduce(&flag, &any, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD);
     return any;
 }
 
-int dist_default_threads(const dist_world *w) {
+int comm_allgather_u64(uint64_t value, uint64_t *all) {
+    if (MPI_Allgather(&value, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        ll_error("mpi: all-gather failed");
+        return -1;
+    }
+    return 0;
+}
+
+int comm_default_threads(const comm_world *w) {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     int per_rank = (int)((online > 0 ? online : 1) / (w->local_size > 0 ? w->local_size : 1));
     int mine = ll_cores_available();

@@ -1,11 +1,12 @@
-/* store_testutil.h: helpers shared by test_store.c, test_loader.c, test_ckpt.c.
+/* testutil.h: helpers shared by the cmocka tests (store, loader, checkpoints,
+ * metrics, ...).
  *
  * A per-test scratch folder under /tmp (removed at the end), and stderr
  * capture so tests can assert that a failure printed exactly one line
  * naming the file. Header-only: each test is its own executable.
  */
-#ifndef LLMPI_STORE_TESTUTIL_H
-#define LLMPI_STORE_TESTUTIL_H
+#ifndef LLMPI_TESTUTIL_H
+#define LLMPI_TESTUTIL_H
 
 #include <fcntl.h>
 #include <hdf5.h>

@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "llmpi/dist.h"
+#include "llmpi/comm.h"
 #include "llmpi/util.h"
 
-struct dist_reducer {
+struct comm_reducer {
     float *grads;
     size_t n, bucket;
     int n_buckets, zero, rank, size;
@@ -39,13 +39,13 @@ struct dist_reducer {
     int round_active, shutdown, failed;
 };
 
-static void bucket_range(const dist_reducer *r, int b, size_t *b0, size_t *b1) {
+static void bucket_range(const comm_reducer *r, int b, size_t *b0, size_t *b1) {
     *b0 = (size_t)b * r->bucket;
     *b1 = *b0 + r->bucket < r->n ? *b0 + r->bucket : r->n;
 }
 
 /* counts/displs (relative to the bucket start) of the parts of bucket b */
-static void bucket_parts(const dist_reducer *r, int b, int *counts, int *displs) {
+static void bucket_parts(const comm_reducer *r, int b, int *counts, int *displs) {
     size_t b0, b1;
     bucket_range(r, b, &b0, &b1);
     size_t len = b1 - b0, ps = (len + r->size - 1) / r->size;
@@ -57,7 +57,7 @@ static void bucket_parts(const dist_reducer *r, int b, int *counts, int *displs)
     }
 }
 
-static int reduce_bucket(dist_reducer *r, int b, int *counts, int *displs) {
+static int reduce_bucket(comm_reducer *r, int b, int *counts, int *displs) {
     size_t b0, b1;
     bucket_range(r, b, &b0, &b1);
     if (!r->zero)
@@ -67,7 +67,7 @@ static int reduce_bucket(dist_reducer *r, int b, int *counts, int *displs) {
 }
 
 static void *comm_main(void *arg) {
-    dist_reducer *r = arg;
+    comm_reducer *r = arg;
     int *counts = malloc(sizeof(int) * r->size), *displs = malloc(sizeof(int) * r->size);
     pthread_mutex_lock(&r->mu);
     for (;;) {
@@ -90,8 +90,8 @@ static void *comm_main(void *arg) {
     return NULL;
 }
 
-dist_reducer *dist_reducer_create(float *grads, size_t n, size_t bucket_floats, int zero) {
-    dist_reducer *r = ll_calloc(1, sizeof *r);
+comm_reducer *comm_reducer_create(float *grads, size_t n, size_t bucket_floats, int zero) {
+    comm_reducer *r = ll_calloc(1, sizeof *r);
     if (!r) return NULL;
     MPI_Comm_rank(MPI_COMM_WORLD, &r->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &r->size);
@@ -104,13 +104,13 @@ dist_reducer *dist_reducer_create(float *grads, size_t n, size_t bucket_floats, 
     r->counts = ll_malloc(sizeof(int) * r->size);
     r->displs = ll_malloc(sizeof(int) * r->size);
     r->shard_off = ll_calloc((size_t)r->n_buckets + 1, sizeof(size_t));
-    if (!r->counts || !r->displs || !r->shard_off) { dist_reducer_free(r); return NULL; }
+    if (!r->counts || !r->displs || !r->shard_off) { comm_reducer_free(r); return NULL; }
     for (int b = 0; b < r->n_buckets; b++) {
         bucket_parts(r, b, r->counts, r->displs);
         r->shard_off[b + 1] = r->shard_off[b] + (size_t)r->counts[r->rank];
     }
     r->shard_n = r->shard_off[r->n_buckets];
-    if (zero && !(r->shard = ll_calloc(r->shard_n ? r->shard_n : 1, sizeof(float)))) { dist_reducer_free(r); return NULL; }
+    if (zero && !(r->shard = ll_calloc(r->shard_n ? r->shard_n : 1, sizeof(float)))) { comm_reducer_free(r); return NULL; }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     int provided = MPI_THREAD_SINGLE;
@@ -120,7 +120,7 @@ dist_reducer *dist_reducer_create(float *grads, size_t n, size_t bucket_floats, 
     return r;
 }
 
-void dist_reducer_free(dist_reducer *r) {
+void comm_reducer_free(comm_reducer *r) {
     if (!r) return;
     if (r->have_thread) {
         pthread_mutex_lock(&r->mu);
@@ -138,7 +138,7 @@ void dist_reducer_free(dist_reducer *r) {
     free(r);
 }
 
-void dist_reducer_begin(dist_reducer *r) {
+void comm_reducer_begin(comm_reducer *r) {
     pthread_mutex_lock(&r->mu);
     r->ready = 0;
     r->t_all_ready = 0.0;
@@ -148,8 +148,8 @@ void dist_reducer_begin(dist_reducer *r) {
     pthread_mutex_unlock(&r->mu);
 }
 
-void dist_reducer_ready(void *reducer, size_t ready) {
-    dist_reducer *r = reducer;
+void comm_reducer_ready(void *reducer, size_t ready) {
+    comm_reducer *r = reducer;
     pthread_mutex_lock(&r->mu);
     if (ready > r->ready) r->ready = ready;
     if (ready >= r->n && r->t_all_ready == 0.0) r->t_all_ready = ll_now();
@@ -157,7 +157,7 @@ void dist_reducer_ready(void *reducer, size_t ready) {
     pthread_mutex_unlock(&r->mu);
 }
 
-int dist_reducer_finish(dist_reducer *r, double *wait_seconds) {
+int comm_reducer_finish(comm_reducer *r, double *wait_seconds) {
     double t0 = ll_now();
     int failed = 0;
     if (r->have_thread) {
@@ -181,11 +181,11 @@ int dist_reducer_finish(dist_reducer *r, double *wait_seconds) {
     return 0;
 }
 
-size_t dist_reducer_shard_size(const dist_reducer *r) { return r->shard_n; }
-int dist_reducer_n_parts(const dist_reducer *r) { return r->n_buckets; }
-float *dist_reducer_shard_grads(dist_reducer *r) { return r->shard; }
+size_t comm_reducer_shard_size(const comm_reducer *r) { return r->shard_n; }
+int comm_reducer_n_parts(const comm_reducer *r) { return r->n_buckets; }
+float *comm_reducer_shard_grads(comm_reducer *r) { return r->shard; }
 
-void dist_reducer_part(const dist_reducer *r, int i, size_t *lo, size_t *hi) {
+void comm_reducer_part(const comm_reducer *r, int i, size_t *lo, size_t *hi) {
     size_t b0, b1;
     bucket_range(r, i, &b0, &b1);
     size_t len = b1 - b0, ps = (len + r->size - 1) / r->size;
@@ -195,7 +195,7 @@ void dist_reducer_part(const dist_reducer *r, int i, size_t *lo, size_t *hi) {
     *hi = b0 + e;
 }
 
-int dist_reducer_allgather_params(dist_reducer *r, float *params) {
+int comm_reducer_allgather_params(comm_reducer *r, float *params) {
     for (int b = 0; b < r->n_buckets; b++) {
         size_t b0, b1;
         bucket_range(r, b, &b0, &b1);
@@ -209,7 +209,7 @@ int dist_reducer_allgather_params(dist_reducer *r, float *params) {
     return 0;
 }
 
-int dist_reducer_gather_shard(dist_reducer *r, const float *shard, float *full) {
+int comm_reducer_gather_shard(comm_reducer *r, const float *shard, float *full) {
     for (int b = 0; b < r->n_buckets; b++) {
         size_t b0, b1;
         bucket_range(r, b, &b0, &b1);
@@ -223,7 +223,7 @@ int dist_reducer_gather_shard(dist_reducer *r, const float *shard, float *full) 
     return 0;
 }
 
-int dist_reducer_scatter_shard(dist_reducer *r, const float *full, float *shard) {
+int comm_reducer_scatter_shard(comm_reducer *r, const float *full, float *shard) {
     for (int b = 0; b < r->n_buckets; b++) {
         size_t b0, b1;
         bucket_range(r, b, &b0, &b1);

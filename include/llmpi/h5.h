@@ -1,0 +1,33 @@
+/* h5.h: small HDF5 helpers shared by the file formats (the token store, the
+ * checkpoints; the SFT store next). They know HDF5, not any one layout.
+ *
+ * Ids are passed as int64_t (HDF5's hid_t) so that callers need not include
+ * <hdf5.h>. loc is an open file, group or dataset; path names the file in the
+ * one error line. Strings are written fixed-length and NUL-terminated; the
+ * readers accept fixed or variable-length strings and any integer type
+ * (negative values refused), scalar or one-element dataspace.
+ */
+#ifndef LLMPI_H5_H
+#define LLMPI_H5_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Silences HDF5's own error stack printing (we print one line ourselves). */
+void h5u_quiet(void);
+
+/* The root "format" attribute of the file at path, into out ("" when the
+ * file is HDF5 but has none): how `llmpi info` tells the formats apart.
+ * -1 with one line when the file is unreadable or not HDF5. */
+int h5u_file_format(const char *path, char *out, size_t cap);
+
+int h5u_attr_write_str(int64_t loc, const char *name, const char *value, const char *path);
+int h5u_attr_write_u64(int64_t loc, const char *name, uint64_t value, const char *path);
+/* 0 and *exists = 0 if the attribute is absent (exists may be NULL: then absent is an error). */
+int h5u_attr_read_str(int64_t loc, const char *name, char *out, size_t cap, const char *path, int *exists);
+int h5u_attr_read_u64(int64_t loc, const char *name, uint64_t *out, const char *path);
+/* Creates a group without modification times (byte-identical reruns); the
+ * id, or -1 with nothing printed. */
+int64_t h5u_create_group(int64_t loc, const char *name);
+
+#endif
