@@ -70,6 +70,12 @@ static void test_order_and_filter(void **state) {
     assert_int_equal(l.n_unreadable, 0);
     walk_list_free(&l);
 
+    mk("empty");   /* a folder with nothing taken: no entries, no error */
+    const char *none[] = {tu_path("empty")};
+    assert_int_equal(walk_inputs(none, 1, &o, &l), 0);
+    assert_int_equal(l.n, 0);
+    walk_list_free(&l);
+
     o.filter = WALK_ALL;
     assert_int_equal(walk_inputs(args + 1, 1, &o, &l), 0);
     assert_string_equal(names(&l), "a/m.txt a/notes.md a/sub.d/x.txt a/sub/x.txt");

@@ -114,6 +114,7 @@ static int prep_encode(const prep_tokenizer *t, const char *text, size_t n, tok_
     return 0;
 }
 
+/* Releases what prep_tokenizer_open loaded; safe on a zeroed or closed t. */
 static void prep_tokenizer_close(prep_tokenizer *t) {
     if (t->bpe) tok_free(t->bpe);
     t->bpe = NULL;

@@ -72,12 +72,14 @@ static int can_open(const char *path) {
     return 1;
 }
 
+/* 1 if a regular file called name inside a folder passes the filter. */
 static int takes(const walk_options *o, const char *name) {
     if (o->filter == WALK_ALL) return 1;
     size_t n = strlen(name);
     return n > 4 && strcmp(name + n - 4, ".txt") == 0;
 }
 
+/* qsort orders: byte-wise, locale-free. */
 static int cmp_names(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -126,7 +128,7 @@ static int walk_folder(walker *w, const char *dir, const struct stat *st, int de
     if (rc != 0) ll_error("walk: %s: out of memory listing the folder", dir);
     else if (read_err) rc = unreadable(w, dir, "cannot read folder", read_err, WALK_UNREADABLE_FOLDER);
     /* any fixed order will do (the caller's sort decides); sorting here keeps warnings ordered */
-    if (rc == 0) qsort(names, n, sizeof *names, cmp_names);
+    if (rc == 0 && n > 1) qsort(names, n, sizeof *names, cmp_names);
     size_t dir_len = strlen(dir);
     int slash = dir_len > 0 && dir[dir_len - 1] == '/' ? 0 : 1;
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -165,7 +167,7 @@ static int walk_arg(walker *w, const char *arg) {
     w->rel = len > 0 && arg[len - 1] == '/' ? len : len + 1;
     size_t first = w->out->n;
     if (walk_folder(w, arg, &st, 0) != 0) return -1;
-    qsort(w->out->v + first, w->out->n - first, sizeof *w->out->v, cmp_entries);
+    if (w->out->n - first > 1) qsort(w->out->v + first, w->out->n - first, sizeof *w->out->v, cmp_entries);
     return 0;
 }
 
