@@ -53,4 +53,12 @@ if [ "$(id -u)" != 0 ]; then
   grep -q "in/locked: cannot read folder" "$work/stderr3" || fail "unreadable folder not named"
   grep -q '"unreadable": 1' "$work/out3/report.json" || fail "unreadable folder not in the report"
 fi
+# the first of two duplicates is the first in walk.h order (sorted full paths:
+# "d/a.b/x.txt" before "d/a/x.txt"), the one prepare keeps too
+mkdir -p "$work/order/a" "$work/order/a.b"
+cp "$SRC/tests/clean/modern_this.txt" "$work/order/a/x.txt"
+cp "$SRC/tests/clean/modern_this.txt" "$work/order/a.b/x.txt"
+"$BIN" clean --input "$work/order" --out "$work/out4" > /dev/null 2>&1 || fail "duplicate order run failed"
+[ -f "$work/out4/a.b/x.txt" ] && [ ! -e "$work/out4/a/x.txt" ] || fail "kept the wrong one of two duplicates"
+grep -q "\"duplicate_of\": \"$work/order/a.b/x.txt\"" "$work/out4/report.json" || fail "duplicate_of does not name a.b/x.txt"
 echo "clean_cli: ok"

@@ -80,4 +80,33 @@ uint64_t clean_body_hash(const char *text, size_t n);
 /* Stable lower-case name of a verdict ("kept", "no_body", ...). */
 const char *clean_verdict_name(clean_verdict v);
 
+/* ---- a folder of books -> a folder of cleaned books + report.json ----
+ * (clean_run.c) One cleaned UTF-8 file per kept book at the same path
+ * relative to its input under out_dir (a file input keeps its base name),
+ * and out_dir/report.json naming every book's fate. Inputs are listed by
+ * walk.h (every regular file inside folders); duplicates: the first in that
+ * order stays. Every file is written atomically; a dropped book's stale
+ * output from an earlier run is removed. */
+typedef struct {
+    const char *const *inputs;
+    size_t n_inputs;
+    const char *out_dir;
+    clean_options clean;
+    int quiet;                    /* no warnings for dropped books */
+} clean_run_options;
+
+typedef struct {
+    size_t n_books;               /* listed, unreadable ones included */
+    size_t counts[CLEAN_VERDICT_COUNT];
+    size_t n_unreadable;          /* listed in the report, named on stderr */
+    size_t bytes_in, bytes_out;
+    double clean_seconds, wall;   /* in clean_book; end to end */
+} clean_run_report;
+
+/* Cleans every book of the inputs into o->out_dir. 0 when report.json was
+ * written (unreadable entries are counted in rep, not an error), -1 (one
+ * line) when an input argument is missing or unreadable, two inputs map to
+ * one output, nothing was found, or a write failed. */
+int clean_run(const clean_run_options *o, clean_run_report *rep);
+
 #endif

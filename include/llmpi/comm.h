@@ -31,6 +31,32 @@ int comm_allgather_u64(uint64_t value, uint64_t *all);
  * (at least 1), bounded by the cores this process may use. */
 int comm_default_threads(const comm_world *w);
 
+/* ---- small collectives and messages for the data stages (prepare) ----
+ * Each returns 0 / -1 (one line) unless said otherwise; counts may exceed INT_MAX. */
+/* 1 on every rank when every rank passes a non-zero flag, else 0. */
+int comm_all(int flag);
+/* Broadcasts bytes of buf from root. */
+int comm_bcast(void *buf, size_t bytes, int root);
+/* In-place sum of n uint64 over all ranks. */
+int comm_allreduce_u64(uint64_t *buf, size_t n);
+/* Sum and maximum of in[0..n) over all ranks into sum and max on rank 0
+ * (sum and max unused elsewhere, may be NULL there). */
+int comm_reduce_sum_max_doubles(const double *in, double *sum, double *max, int n);
+
+/* A rank's stream of small status messages (at most COMM_NOTE_MAX uint64)
+ * to rank 0 under one tag; sending never waits for the receiver beyond the
+ * previous message of the same stream. */
+#define COMM_NOTE_MAX 4
+typedef struct comm_notes comm_notes;
+comm_notes *comm_notes_new(int tag);
+/* Sends msg[0..n); the previous message of this stream has left first. */
+int comm_notes_send(comm_notes *s, const uint64_t *msg, int n);
+/* Waits until the last message has left, then frees s (NULL is fine). */
+void comm_notes_free(comm_notes *s);
+/* Rank 0: takes one message with tag (blocking with wait, else only if one
+ * has arrived). 1 and *source / msg[0..n) filled if taken, 0 if none. */
+int comm_notes_receive(int tag, int wait, uint64_t *msg, int n, int *source);
+
 /* ---- bucketed gradient reduction, overlapped with backward ----
  *
  * The gradient buffer is cut into buckets of `bucket` floats, reduced in

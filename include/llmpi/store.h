@@ -32,7 +32,6 @@
 #define STORE_VERSION 1
 /* Not a second limit: TOK_IDENTITY_MAX under the name src/cli/cmd_prepare.c
  * still uses; drop it when prepare moves into the library. */
-#define STORE_TOKENIZER_MAX TOK_IDENTITY_MAX
 
 typedef enum { STORE_TRAIN = 0, STORE_VAL = 1 } store_split;
 

@@ -65,6 +65,23 @@ int ll_threads(void);
 #define LL_FNV_INIT 0xcbf29ce484222325ULL
 uint64_t ll_fnv1a(uint64_t h, const void *data, size_t n);
 
+/* ---- one seeded shuffle, one dedup set ---- */
+/* Fills idx[0..n) with a permutation of 0..n-1: the identity shuffled by a
+ * Fisher-Yates from (seed, stream) (ll_rng_below(n), then n-1, ... 2). */
+void ll_permutation(uint64_t *idx, uint64_t n, uint64_t seed, uint64_t stream);
+
+/* Set of non-zero 64-bit content hashes (e.g. clean_body_hash), each with the
+ * index of its first holder: the duplicate check of every stage. */
+typedef struct { uint64_t *hash; size_t *first; size_t cap, n; } ll_hashset;
+#define LL_HASHSET_NEW ((size_t)-1)
+/* Empty set with room for about n entries (it grows). 0 / -1 (one line). */
+int ll_hashset_init(ll_hashset *s, size_t n);
+/* If h (non-zero) is in the set, the index stored with it; otherwise records
+ * index as its first holder and returns LL_HASHSET_NEW. On out of memory
+ * (one line) sets *failed, if given, and records nothing. */
+size_t ll_hashset_first(ll_hashset *s, uint64_t h, size_t index, int *failed);
+void ll_hashset_free(ll_hashset *s);
+
 /* Peak resident set size of this process in bytes (getrusage). */
 size_t ll_peak_rss(void);
 

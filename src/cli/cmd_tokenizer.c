@@ -6,8 +6,8 @@
  * file in place. Options that take several values (--input, --special) take
  * every following argument up to the next one starting with "--".
  */
-#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "llmpi/tokenizer.h"
 #include "llmpi/util.h"
+#include "llmpi/walk.h"
 
 /* The subcommands and their options. */
 static void usage(FILE *f) {
@@ -239,9 +240,6 @@ static int report_compression(const tokenizer *t, const char **inputs, int n_inp
     return 0;
 }
 
-/* Lists the regular files under a folder (every *.txt) or the path itself. */
-static int list_inputs(const char *path, const char ***list, int *n, char ***owned, int *n_owned);
-
 /* `info`: what the tokenizer is; with --input, how it compresses. */
 static int cmd_info_tok(int argc, char **argv) {
     const char *path = NULL;
@@ -271,55 +269,24 @@ static int cmd_info_tok(int argc, char **argv) {
     printf("\npattern: %s\n", tok_pattern(t));
     rc = 0;
     if (n_inputs) {
+        /* walk.h: argument order, sorted within a folder, any unreadable entry fails */
+        walk_options wo;
+        walk_options_default(&wo);
+        wo.strict = 1;
+        walk_list wl = {0};
         const char **files = NULL;
-        char **owned = NULL;
-        int n_files = 0, n_owned = 0;
-        for (int i = 0; i < n_inputs && rc == 0; i++)
-            if (list_inputs(inputs[i], &files, &n_files, &owned, &n_owned) != 0) rc = 1;
-        if (rc == 0 && n_files == 0) { ll_error("tokenizer info: no *.txt file in --input"); rc = 1; }
-        if (rc == 0 && report_compression(t, files, n_files, threads) != 0) rc = 1;
-        for (int i = 0; i < n_owned; i++) free(owned[i]);
-        free(owned);
+        if (walk_inputs(inputs, (size_t)n_inputs, &wo, &wl) != 0) rc = 1;
+        if (rc == 0 && wl.n == 0) { ll_error("tokenizer info: no *.txt file in --input"); rc = 1; }
+        if (rc == 0 && wl.n > (size_t)INT_MAX) { ll_error("tokenizer info: too many files in --input"); rc = 1; }
+        if (rc == 0 && !(files = ll_malloc(wl.n * sizeof *files))) rc = 1;
+        for (size_t i = 0; rc == 0 && i < wl.n; i++) files[i] = wl.v[i].path;
+        if (rc == 0 && report_compression(t, files, (int)wl.n, threads) != 0) rc = 1;
         free(files);
+        walk_list_free(&wl);
     }
     tok_free(t);
 done:
     free(inputs);
-    return rc;
-}
-
-/* Adds path (a file) or every *.txt below it (a folder) to list; the
- * strings are kept in owned for the caller to free. */
-static int list_inputs(const char *path, const char ***list, int *n, char ***owned, int *n_owned) {
-    struct stat st;
-    if (stat(path, &st) != 0) { ll_error("%s: cannot read: %s", path, strerror(errno)); return -1; }
-    char *copy = strdup(path);
-    char **o = realloc(*owned, (size_t)(*n_owned + 1) * sizeof *o);
-    if (!copy || !o) { free(copy); ll_error("tokenizer info: out of memory"); return -1; }
-    *owned = o;
-    o[(*n_owned)++] = copy;
-    if (!S_ISDIR(st.st_mode)) {
-        const char **l = realloc(*list, (size_t)(*n + 1) * sizeof *l);
-        if (!l) { ll_error("tokenizer info: out of memory"); return -1; }
-        *list = l;
-        l[(*n)++] = copy;
-        return 0;
-    }
-    DIR *d = opendir(path);
-    if (!d) { ll_error("%s: cannot open folder: %s", path, strerror(errno)); return -1; }
-    struct dirent *de;
-    int rc = 0;
-    while (rc == 0 && (de = readdir(d))) {
-        if (de->d_name[0] == '.') continue;
-        size_t len = strlen(de->d_name);
-        char child[4096];
-        if (snprintf(child, sizeof child, "%s/%s", path, de->d_name) >= (int)sizeof child) continue;
-        struct stat cs;
-        if (stat(child, &cs) != 0) continue;
-        if (S_ISDIR(cs.st_mode) || (len > 4 && !strcmp(de->d_name + len - 4, ".txt")))
-            rc = list_inputs(child, list, n, owned, n_owned);
-    }
-    closedir(d);
     return rc;
 }
 

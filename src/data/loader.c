@@ -172,13 +172,7 @@ void loader_free(loader *l) {
 /* Fills perm with epoch's permutation (idempotent for the cached epoch). */
 static void ensure_epoch(loader *l, uint64_t epoch) {
     if (l->perm_epoch == epoch) return;
-    ll_rng rng;
-    ll_rng_seed(&rng, l->st.seed, LOADER_STREAM + epoch);
-    for (uint64_t i = 0; i < l->n_windows; i++) l->perm[i] = i;
-    for (uint64_t i = l->n_windows - 1; i > 0; i--) {
-        uint64_t j = ll_rng_below(&rng, i + 1);
-        uint64_t t = l->perm[i]; l->perm[i] = l->perm[j]; l->perm[j] = t;
-    }
+    ll_permutation(l->perm, l->n_windows, l->st.seed, LOADER_STREAM + epoch);
     l->perm_epoch = epoch;
 }
 

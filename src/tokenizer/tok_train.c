@@ -23,20 +23,18 @@
  * longer than --max-token-bytes (or 1 MiB).
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "llmpi/util.h"
+#include "llmpi/walk.h"
 #include "tok_internal.h"
 
 #define TRAIN_WINDOW_BYTES ((size_t)32 << 20)   /* text read per parallel batch */
 #define TRAIN_BLOCK_BYTES ((size_t)1 << 20)
 #define TRAIN_MAX_TOKEN_BYTES (1 << 20)
-#define MAX_FOLDER_DEPTH 64
 
 static const char *const builtin_specials[] = {TOK_EOT, TOK_SYSTEM, TOK_USER, TOK_ASSISTANT, TOK_END};
 #define N_BUILTIN_SPECIALS 5
@@ -281,65 +279,6 @@ static int counter_add_file(counter *k, const char *path, uint8_t *window, size_
     }
     fclose(f);
     return err ? -1 : 0;
-}
-
-/* ---- collecting input files ---- */
-
-typedef struct { char **v; size_t n, cap; } path_list;
-
-/* Appends a copy of p; -1 (one line) on out of memory. */
-static int paths_push(path_list *l, const char *p) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        char **v = realloc(l->v, cap * sizeof *v);
-        if (!v) { ll_error("tokenizer: train: out of memory listing files"); return -1; }
-        l->v = v;
-        l->cap = cap;
-    }
-    if (!(l->v[l->n] = strdup(p))) { ll_error("tokenizer: train: out of memory listing files"); return -1; }
-    l->n++;
-    return 0;
-}
-
-/* Frees every path and the list. */
-static void paths_free(path_list *l) {
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-}
-
-/* Adds path if it is a file; every *.txt below it if it is a folder (names
- * starting with '.' are skipped). depth 0 is a path the user named. */
-static int collect(path_list *l, const char *path, int depth) {
-    struct stat st;
-    int top = depth == 0;
-    if (stat(path, &st) != 0) { ll_error("%s: cannot read: %s", path, strerror(errno)); return -1; }
-    if (depth > MAX_FOLDER_DEPTH) {
-        ll_error("%s: folders nested deeper than %d (a symbolic link loop?)", path, MAX_FOLDER_DEPTH);
-        return -1;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        size_t n = strlen(path);
-        if (top || (n > 4 && !strcmp(path + n - 4, ".txt"))) return paths_push(l, path);
-        return 0;
-    }
-    DIR *d = opendir(path);
-    if (!d) { ll_error("%s: cannot open folder: %s", path, strerror(errno)); return -1; }
-    struct dirent *de;
-    int rc = 0;
-    while (rc == 0 && (de = readdir(d))) {
-        if (de->d_name[0] == '.') continue;
-        char *child = NULL;
-        if (asprintf(&child, "%s/%s", path, de->d_name) < 0) { rc = -1; break; }
-        rc = collect(l, child, depth + 1);
-        free(child);
-    }
-    closedir(d);
-    return rc;
-}
-
-/* qsort order of C strings (byte order, locale-free). */
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* ---- phase 2: merges ---- */
@@ -710,7 +649,7 @@ static tokenizer *train(const train_input *in, const tok_train_options *o) {
     if (k.tables) memset(k.tables, 0, (size_t)threads * sizeof *k.tables);
     else ll_error("tokenizer: train: out of memory for %d counting tables", threads);
     k.md = ll_calloc((size_t)threads, sizeof *k.md);
-    path_list files = {0};
+    walk_list files = {0};
     uint8_t *window = NULL;
     unique_chunk *chunks = NULL;
     tokenizer *t = NULL;
@@ -726,15 +665,17 @@ static tokenizer *train(const train_input *in, const tok_train_options *o) {
     }
 
     if (in->paths) {
-        for (int i = 0; i < in->n_paths; i++)
-            if (collect(&files, in->paths[i], 0) != 0) goto out;
+        /* walk.h: argument order, sorted within a folder, any unreadable entry fails */
+        walk_options wo;
+        walk_options_default(&wo);
+        wo.strict = 1;
+        if (walk_inputs(in->paths, (size_t)in->n_paths, &wo, &files) != 0) goto out;
         if (files.n == 0) { ll_error("tokenizer: train: no *.txt file in the given input"); goto out; }
-        qsort(files.v, files.n, sizeof *files.v, cmp_str);
         window = ll_malloc(TRAIN_WINDOW_BYTES);
         if (!window) goto out;
         size_t used = 0;
         for (size_t i = 0; i < files.n; i++) {
-            if (counter_add_file(&k, files.v[i], window, TRAIN_WINDOW_BYTES, &used) != 0) goto out;
+            if (counter_add_file(&k, files.v[i].path, window, TRAIN_WINDOW_BYTES, &used) != 0) goto out;
             if (used > TRAIN_WINDOW_BYTES / 2) {
                 if (counter_flush(&k) != 0) goto out;
                 used = 0;
@@ -791,7 +732,7 @@ out:
     if (have_bpe) bpe_free(&s);
     free(chunks);
     free(window);
-    paths_free(&files);
+    walk_list_free(&files);
     if (k.tables)
         for (int i = 0; i < threads; i++) table_free(&k.tables[i]);
     if (k.md)

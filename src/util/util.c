@@ -238,3 +238,66 @@ size_t ll_peak_rss(void) {
     getrusage(RUSAGE_SELF, &ru);
     return (size_t)ru.ru_maxrss * 1024;
 }
+
+/* ---- one seeded shuffle, one dedup set ---- */
+
+void ll_permutation(uint64_t *idx, uint64_t n, uint64_t seed, uint64_t stream) {
+    ll_rng rng;
+    ll_rng_seed(&rng, seed, stream);
+    for (uint64_t i = 0; i < n; i++) idx[i] = i;
+    for (uint64_t i = n; i > 1; i--) {
+        uint64_t j = ll_rng_below(&rng, i);
+        uint64_t t = idx[i - 1]; idx[i - 1] = idx[j]; idx[j] = t;
+    }
+}
+
+int ll_hashset_init(ll_hashset *s, size_t n) {
+    memset(s, 0, sizeof *s);
+    s->cap = 16;
+    while (s->cap < 2 * n + 1) s->cap *= 2;
+    s->hash = ll_calloc(s->cap, sizeof *s->hash);
+    s->first = ll_calloc(s->cap, sizeof *s->first);
+    if (s->hash && s->first) return 0;
+    ll_hashset_free(s);
+    return -1;
+}
+
+/* Linear probing in a power-of-two table kept at most half full. */
+static size_t hashset_slot(const uint64_t *hash, size_t cap, uint64_t h) {
+    size_t i = (size_t)h & (cap - 1);
+    while (hash[i] && hash[i] != h) i = (i + 1) & (cap - 1);
+    return i;
+}
+
+size_t ll_hashset_first(ll_hashset *s, uint64_t h, size_t index, int *failed) {
+    size_t i = hashset_slot(s->hash, s->cap, h);
+    if (s->hash[i] == h) return s->first[i];
+    if (2 * (s->n + 1) > s->cap) {
+        size_t cap = 2 * s->cap;
+        uint64_t *hash = ll_calloc(cap, sizeof *hash);
+        size_t *first = ll_calloc(cap, sizeof *first);
+        if (!hash || !first) { free(hash); free(first); if (failed) *failed = 1; return LL_HASHSET_NEW; }
+        for (size_t k = 0; k < s->cap; k++) {
+            if (!s->hash[k]) continue;
+            size_t j = hashset_slot(hash, cap, s->hash[k]);
+            hash[j] = s->hash[k];
+            first[j] = s->first[k];
+        }
+        free(s->hash);
+        free(s->first);
+        s->hash = hash;
+        s->first = first;
+        s->cap = cap;
+        i = hashset_slot(s->hash, s->cap, h);
+    }
+    s->hash[i] = h;
+    s->first[i] = index;
+    s->n++;
+    return LL_HASHSET_NEW;
+}
+
+void ll_hashset_free(ll_hashset *s) {
+    free(s->hash);
+    free(s->first);
+    memset(s, 0, sizeof *s);
+}
