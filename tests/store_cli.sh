@@ -41,7 +41,7 @@ printf 'not text' >"$T/in/notes.md"                 # not *.txt: ignored
 "$BIN" prepare --tokenizer bytes --input "$T/in" --out "$T/s.h5" --val-fraction 0.25 --seed 3 \
     >"$T/prep.out" 2>"$T/stderr" || fail "prepare failed"
 [ "$(wc -l <"$T/stderr")" -eq 1 ] && grep -q "warning: .*/in/empty.txt: dropped: empty file" "$T/stderr" \
-    || fail "expected one warning naming the empty book"
+    || fail "expected one warning naming the empty book, got: $(cat "$T/stderr")"
 grep -q "5 books, 0.0 MB, 1 rank: 0 cleaned, 4 kept as is, 1 dropped (1 empty," "$T/prep.out" \
     || fail "summary: $(cat "$T/prep.out")"
 "$BIN" info "$T/s.h5" >"$T/info.out" 2>"$T/stderr" || fail "info failed"

@@ -53,6 +53,13 @@ int main(int argc, char **argv) {
         return 2;
     }
     int provided = 0;
+    /* llmpi never uses MPI-IO shared file pointers. Open MPI's "sm" sharedfp
+     * component keeps a file under the session directory, which two plain
+     * processes started at once share and remove under each other: the file
+     * open then prints a stray error line (and falls back). Without it the
+     * open goes straight to the components that need no shared state. A
+     * user's own setting wins (overwrite = 0). */
+    setenv("OMPI_MCA_sharedfp", "^sm", 0);
     MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
