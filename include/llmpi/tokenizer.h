@@ -13,8 +13,9 @@
  *
  * Identity: "bpe<vocab>-<16 hex>", an FNV-1a hash of the canonical content
  * (pattern, merges, specials). It names the tokenizer in stores and
- * checkpoints; loading recomputes it and refuses a file whose stored identity
- * differs (a damaged or hand-edited file).
+ * checkpoints. The file does not store it (Hugging Face refuses extra keys):
+ * loading recomputes it; a file from before that stores it in an "llmpi"
+ * object is refused when the two differ (a damaged or hand-edited file).
  *
  * The byte tokenizer (tok_bytes_new, or tok_load of the name "bytes") is
  * the same model without merges: ids 0..255 are the bytes, 256 is
