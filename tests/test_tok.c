@@ -1,6 +1,8 @@
 /* test_tok.c: the tokenizer's API: round trips, specials, the two merge
- * kernels, thread-count determinism, concurrent encoding, save/load and the
- * refusal of bad input (each with exactly one error line).
+ * kernels, thread-count determinism, concurrent encoding, save/load, the
+ * file's Hugging Face shape (no foreign top-level key), files written before
+ * it, the byte tokenizer, and the refusal of bad input (each with exactly
+ * one error line).
  *
  * The training corpora are the fixtures in tests/tok/corpora plus generated
  * text, so this test needs no shared data.
@@ -394,24 +396,130 @@ static void test_bad_files(void **state) {
     free(text);
 
     const char *edits[][2] = {
-        {"\"llmpi\": {", "\"other\": {"},                 /* foreign: no llmpi object */
-        {"\"format\": \"llmpi-bpe\"", "\"format\": \"x\""},
-        {"\"version\": 1,", "\"version\": 2,"},
+        {"\"version\": \"1.0\"", "\"version\": \"2.0\""},
         {"\"type\": \"BPE\"", "\"type\": \"WordPiece\""},
         {"\"behavior\": \"Isolated\"", "\"behavior\": \"Removed\""},
-        {"\"Regex\": \"'", "\"Regex\": \"x'"},             /* changed pattern: identity differs */
-        {"\"identity\": \"bpe700-", "\"identity\": \"bpe701-"},
+        {"\"decoder\": {\n    \"type\": \"ByteLevel\"", "\"decoder\": {\n    \"type\": \"BPEDecoder\""},
         {"\"merges\": [\n      \"", "\"merges\": [\n      \"\xc4\xa0"},   /* merge names another token */
         {"\"a\": 97,", "\"a\": 98,"},                       /* two ids for one string */
         {"\"special\": true", "\"special\": false"},
         {"\"content\": \"<|endoftext|>\"", "\"content\": \"<|eot|>\""},
-        {"\"vocab_size\": 700", "\"vocab_size\": 701"},
         {"\"pretokenizers\": [", "\"pretokenizers\": [{\"type\": \"Digits\"},"},
+        {"\"normalizer\": null", "\"normalizer\": {\"type\": \"NFC\"}"},
     };
     for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
         write_edited(good, bad, edits[i][0], edits[i][1]);
         if (stderr_lines(run_bad_load, bad) != 1) fail_msg("edit %zu (%s) was not refused with one line", i, edits[i][1]);
     }
+    /* an edited pattern is another tokenizer: it loads under another identity */
+    write_edited(good, bad, "\"Regex\": \"'", "\"Regex\": \"x'");
+    tokenizer *edited = tok_load(bad);
+    assert_non_null(edited);
+    assert_string_not_equal(tok_identity(edited), tok_identity(g_tok));
+    tok_free(edited);
+}
+
+/* Hugging Face's deserializer refuses any top-level key it does not know:
+ * the file holds exactly the keys of its Tokenizer struct. */
+static void test_hf_top_level_keys(void **state) {
+    (void)state;
+    char good[300];
+    snprintf(good, sizeof good, "%s/keys.json", g_dir);
+    assert_int_equal(tok_save(g_tok, good), 0);
+    char *text;
+    size_t n;
+    assert_int_equal(ll_read_file(good, &text, &n), 0);
+    const char *hf_keys[] = {"version", "truncation", "padding", "added_tokens", "normalizer",
+                             "pre_tokenizer", "post_processor", "decoder", "model"};
+    int found = 0;
+    /* top-level keys are the lines indented by exactly two spaces */
+    for (char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (strncmp(line, "  \"", 3) != 0) continue;
+        char key[64];
+        const char *end = strchr(line + 3, '"');
+        assert_non_null(end);
+        snprintf(key, sizeof key, "%.*s", (int)(end - line - 3), line + 3);
+        int known = 0;
+        for (size_t k = 0; k < sizeof hf_keys / sizeof *hf_keys; k++) known |= !strcmp(key, hf_keys[k]);
+        if (!known) fail_msg("top-level key \"%s\" is not one Hugging Face tokenizers accepts", key);
+        found++;
+    }
+    assert_int_equal(found, (int)(sizeof hf_keys / sizeof *hf_keys));
+    free(text);
+}
+
+/* Files written before HF compatibility carry an "llmpi" object: they load
+ * with the same identity, and that object is still checked. */
+static void test_legacy_files(void **state) {
+    (void)state;
+    char good[300], legacy[300], bad[300], meta[512];
+    snprintf(good, sizeof good, "%s/new.json", g_dir);
+    snprintf(legacy, sizeof legacy, "%s/legacy.json", g_dir);
+    snprintf(bad, sizeof bad, "%s/legacy_bad.json", g_dir);
+    assert_int_equal(tok_save(g_tok, good), 0);
+    snprintf(meta, sizeof meta,
+             "{\n  \"llmpi\": {\n    \"format\": \"llmpi-bpe\",\n    \"version\": 1,\n    \"vocab_size\": 700,\n"
+             "    \"identity\": \"%s\"\n  },\n  \"version\"", tok_identity(g_tok));
+    write_edited(good, legacy, "{\n  \"version\"", meta);
+    tokenizer *t = tok_load(legacy);
+    assert_non_null(t);
+    assert_string_equal(tok_identity(t), tok_identity(g_tok));
+    tok_free(t);
+    const char *edits[][2] = {
+        {"\"format\": \"llmpi-bpe\"", "\"format\": \"x\""},
+        {"\"version\": 1,", "\"version\": 2,"},
+        {"\"identity\": \"bpe700-", "\"identity\": \"bpe701-"},
+        {"\"vocab_size\": 700", "\"vocab_size\": 701"},
+        {"\"Regex\": \"'", "\"Regex\": \"x'"},   /* changed pattern: the stored identity differs */
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+        write_edited(legacy, bad, edits[i][0], edits[i][1]);
+        if (stderr_lines(run_bad_load, bad) != 1) fail_msg("legacy edit %zu (%s) was not refused with one line", i, edits[i][1]);
+    }
+}
+
+static void run_save_bytes(void *arg) {
+    tokenizer *t = tok_bytes_new();
+    assert_non_null(t);
+    assert_int_equal(tok_save(t, arg), -1);
+    tok_free(t);
+}
+
+/* The byte tokenizer: ids are the bytes, 256 is end-of-text, no file. */
+static void test_bytes_tokenizer(void **state) {
+    (void)state;
+    tokenizer *t = tok_bytes_new(), *named = tok_load(TOK_BYTES_NAME);
+    assert_non_null(t);
+    assert_non_null(named);
+    assert_true(tok_is_bytes(t) && tok_is_bytes(named) && !tok_is_bytes(g_tok));
+    assert_string_equal(tok_identity(t), TOK_BYTES_IDENTITY);
+    assert_string_equal(tok_identity(named), TOK_BYTES_IDENTITY);
+    assert_int_equal(tok_vocab_size(t), 257);
+    assert_int_equal(tok_eot_id(t), 256);
+    assert_int_equal(tok_n_merges(t), 0);
+    assert_int_equal(tok_special_id(t, TOK_EOT), 256);
+    unsigned char all[512];
+    for (int i = 0; i < 512; i++) all[i] = (unsigned char)(i * 37 + 11);
+    tok_ids ids = {0};
+    assert_int_equal(tok_encode(t, all, sizeof all, 0, &ids), 0);
+    assert_int_equal(ids.n, sizeof all);
+    for (size_t i = 0; i < ids.n; i++) assert_int_equal(ids.ids[i], all[i]);
+    tok_ids_free(&ids);
+    check_roundtrip(t, all, sizeof all, 0);
+    check_roundtrip(t, g_corpus, g_corpus_n, 0);
+    /* with specials allowed, only the exact end-of-text string becomes 256 */
+    const char *text = "ab<|endoftext|><|user|>c";
+    assert_int_equal(tok_encode(t, text, strlen(text), 1, &ids), 0);
+    assert_int_equal(ids.n, 2 + 1 + strlen("<|user|>") + 1);
+    assert_int_equal(ids.ids[2], 256);
+    assert_int_equal(ids.ids[3], '<');
+    tok_ids_free(&ids);
+    char path[300];
+    snprintf(path, sizeof path, "%s/bytes.json", g_dir);
+    assert_int_equal(stderr_lines(run_save_bytes, path), 1);
+    assert_int_equal(access(path, F_OK), -1);
+    tok_free(t);
+    tok_free(named);
 }
 
 int main(void) {
@@ -426,6 +534,9 @@ int main(void) {
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_bad_training_input),
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_hf_top_level_keys),
+        cmocka_unit_test(test_legacy_files),
+        cmocka_unit_test(test_bytes_tokenizer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -13,8 +13,13 @@
  *
  * Identity: "bpe<vocab>-<16 hex>", an FNV-1a hash of the canonical content
  * (pattern, merges, specials). It names the tokenizer in stores and
- * checkpoints; loading recomputes it and refuses a file whose stored identity
- * differs (a damaged or hand-edited file).
+ * checkpoints. The file does not store it (Hugging Face refuses extra keys):
+ * loading recomputes it; a file from before that stores it in an "llmpi"
+ * object is refused when the two differ (a damaged or hand-edited file).
+ *
+ * The byte tokenizer (tok_bytes_new, or tok_load of the name "bytes") is
+ * the same model without merges: ids 0..255 are the bytes, 256 is
+ * <|endoftext|> (vocab 257), identity "bytes-v1". It has no file.
  *
  * Threads: a loaded tokenizer is immutable except for an internal pool of
  * encoder scratch states (mutex-protected), so tok_encode/tok_decode may be
@@ -33,6 +38,8 @@
 #define TOK_IDENTITY_MAX 64
 #define TOK_MAX_SPECIALS 64
 #define TOK_MAX_VOCAB (1 << 24)
+#define TOK_BYTES_NAME "bytes"          /* what tok_load reads as the byte tokenizer */
+#define TOK_BYTES_IDENTITY "bytes-v1"
 
 /* The GPT-4 (cl100k) split pattern. */
 #define TOK_DEFAULT_PATTERN                                                              \
@@ -88,12 +95,19 @@ tokenizer *tok_train_paths(const char *const *paths, int n_paths, const tok_trai
 tokenizer *tok_train_texts(const char *const *texts, const size_t *lens, int n_texts,
                            const tok_train_options *o);
 
-/* Writes `tokenizer.json` atomically (temporary name, fsync, rename). */
+/* Writes `tokenizer.json` atomically (temporary name, fsync, rename).
+ * Refuses the byte tokenizer (it has no file). */
 int tok_save(const tokenizer *t, const char *path);
 
 /* Loads and validates a file written by tok_save; `path` may also be the
- * directory holding tokenizer.json. NULL with one error line otherwise. */
+ * directory holding tokenizer.json, or TOK_BYTES_NAME for the byte
+ * tokenizer. NULL with one error line otherwise. */
 tokenizer *tok_load(const char *path);
+
+/* The byte tokenizer (see above); NULL with one line on out of memory. */
+tokenizer *tok_bytes_new(void);
+/* 1 for the byte tokenizer, 0 for a BPE one. */
+int tok_is_bytes(const tokenizer *t);
 
 void tok_free(tokenizer *t);
 

@@ -67,57 +67,42 @@ void prep_options_default(prep_options *o) {
 }
 
 /* ---- tokenizer: "bytes" or a tokenizer.json ----
- * The one seam between prepare and the tokenizers: open, encode, close.
- * ("bytes" is defined here for now; it moves to a mode of src/tokenizer.) */
+ * The one seam between prepare and the tokenizers: open, encode, close. */
 typedef struct {
-    tokenizer *bpe;          /* NULL: bytes */
+    tokenizer *tok;          /* a BPE or the byte tokenizer (tok_load) */
     char identity[TOK_IDENTITY_MAX];
     uint32_t vocab_size, eot_id;
 } prep_tokenizer;
 
-/* Loads the tokenizer named by --tokenizer. 0 / -1 (one line). */
+/* Loads the tokenizer named by --tokenizer (TOK_BYTES_NAME or a
+ * tokenizer.json). 0 / -1 (one line). */
 static int prep_tokenizer_open(prep_tokenizer *t, const char *spec) {
     memset(t, 0, sizeof *t);
-    if (strcmp(spec, "bytes") == 0) {
-        snprintf(t->identity, sizeof t->identity, "bytes-v1");
-        t->vocab_size = 257;
-        t->eot_id = 256;
-        return 0;
-    }
-    t->bpe = tok_load(spec);
-    if (!t->bpe) return -1;
-    const char *id = tok_identity(t->bpe);
+    t->tok = tok_load(spec);
+    if (!t->tok) return -1;
+    const char *id = tok_identity(t->tok);
     if (strlen(id) >= sizeof t->identity) {
         ll_error("prepare: %s: tokenizer identity longer than %d bytes", spec, TOK_IDENTITY_MAX - 1);
-        tok_free(t->bpe);
+        tok_free(t->tok);
+        t->tok = NULL;
         return -1;
     }
     snprintf(t->identity, sizeof t->identity, "%s", id);
-    t->vocab_size = (uint32_t)tok_vocab_size(t->bpe);
-    t->eot_id = (uint32_t)tok_eot_id(t->bpe);
+    t->vocab_size = (uint32_t)tok_vocab_size(t->tok);
+    t->eot_id = (uint32_t)tok_eot_id(t->tok);
     return 0;
 }
 
 /* Replaces ids->ids[0..n) with the ids of text (specials are plain text). 0 / -1. */
 static int prep_encode(const prep_tokenizer *t, const char *text, size_t n, tok_ids *ids) {
     ids->n = 0;
-    if (t->bpe) return tok_encode(t->bpe, text, n, 0, ids);
-    if (ids->cap < n) {
-        int32_t *grown = realloc(ids->ids, n * sizeof *grown);
-        if (!grown) { ll_error("prepare: out of memory encoding %zu bytes", n); return -1; }
-        ids->ids = grown;
-        ids->cap = n;
-    }
-    const unsigned char *p = (const unsigned char *)text;
-    for (size_t i = 0; i < n; i++) ids->ids[i] = p[i];
-    ids->n = n;
-    return 0;
+    return tok_encode(t->tok, text, n, 0, ids);
 }
 
 /* Releases what prep_tokenizer_open loaded; safe on a zeroed or closed t. */
 static void prep_tokenizer_close(prep_tokenizer *t) {
-    if (t->bpe) tok_free(t->bpe);
-    t->bpe = NULL;
+    if (t->tok) tok_free(t->tok);
+    t->tok = NULL;
 }
 
 /* ---- input listing (rank 0) ---- */

@@ -365,6 +365,11 @@ static int find_special(const tokenizer *t, const uint8_t *s, size_t n, size_t f
  * so each plain stretch is pre-tokenized on its own. */
 int tok_encode(const tokenizer *t, const void *bytes, size_t n, int allow_special, tok_ids *out) {
     const uint8_t *s = bytes;
+    if (t->is_bytes && !allow_special) {   /* no merges: the ids are the bytes */
+        if (ids_reserve(out, n) != 0) return -1;
+        for (size_t i = 0; i < n; i++) out->ids[out->n++] = s[i];
+        return 0;
+    }
     tok_encoder *e = encoder_acquire(t);
     if (!e) return -1;
     e->out = out;
@@ -555,6 +560,17 @@ const char *tok_token_bytes(const tokenizer *t, int32_t id, size_t *len) {
     return t->token_data + t->token_off[id];
 }
 
+/* See tokenizer.h: tok_build without merges, named by its own identity. */
+tokenizer *tok_bytes_new(void) {
+    const char *specials[] = {TOK_EOT};
+    tokenizer *t = tok_build(TOK_DEFAULT_PATTERN, NULL, 0, specials, 1, TOK_BYTES_NAME);
+    if (!t) return NULL;
+    t->is_bytes = 1;
+    snprintf(t->identity, sizeof t->identity, "%s", TOK_BYTES_IDENTITY);
+    return t;
+}
+
+int tok_is_bytes(const tokenizer *t) { return t->is_bytes; }
 int tok_vocab_size(const tokenizer *t) { return t->vocab_size; }
 int tok_n_merges(const tokenizer *t) { return t->n_merges; }
 int32_t tok_eot_id(const tokenizer *t) { return 256 + t->n_merges; }

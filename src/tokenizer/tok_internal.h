@@ -90,6 +90,7 @@ struct tokenizer {
     tok_regex regex;
     tok_map pair_to_id;
     char identity[TOK_IDENTITY_MAX];
+    int is_bytes;             /* the byte tokenizer (tok_bytes_new): no file, ids = bytes */
     tok_pool *pool;           /* mutable encoder states (behind a mutex) */
 };
 

@@ -4,12 +4,18 @@
  * id order as "left right" strings, which every tokenizers version reads),
  * pre-tokenizer Sequence[Split(Regex, Isolated), ByteLevel(no prefix space,
  * no regex)], decoder ByteLevel, the specials as added_tokens (special: true,
- * and also in the vocab so HF gives them the same ids), and an "llmpi" object
- * (format, version, vocab_size, identity) that HF ignores.
- * Read: only files of that exact shape. Every id, string and count is checked
- * against the rest (base bytes at ids 0..255, merge i builds id 256+i,
- * specials after the merges) and the recomputed identity must equal the
- * stored one, so a damaged, edited or foreign file is refused with one line.
+ * and also in the vocab so HF gives them the same ids). Nothing else: HF's
+ * deserializer refuses any top-level key it does not know, so the file
+ * carries no llmpi metadata; its identity is recomputed from the content
+ * (pattern, merges, specials: tok_core.c) on every load.
+ * Read: a file is ours when it has exactly that shape (version "1.0", no
+ * normalizer or post-processor, that pre-tokenizer, a ByteLevel decoder, a
+ * BPE model whose ids 0..255 are the byte-level strings of the bytes, merge
+ * i builds id 256+i, the specials follow the merges); every id, string and
+ * count is checked against the rest, so a damaged, edited or foreign file is
+ * refused with one line. Files written before (llmpi 0.x, with a top-level
+ * "llmpi" object: format, version, vocab_size, identity) still load, and
+ * their stored identity must equal the recomputed one.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -65,8 +71,8 @@ static json_t *to_json(const tokenizer *t, const char *path) {
     tok_byte_to_unicode(map);
     json_t *root = json_object(), *added = json_array(), *pre = json_object(), *seq = json_array(),
            *split = json_object(), *pat = json_object(), *model = json_object(), *vocab = json_object(),
-           *merges = json_array(), *meta = json_object();
-    int ok = root && added && pre && seq && split && pat && model && vocab && merges && meta;
+           *merges = json_array();
+    int ok = root && added && pre && seq && split && pat && model && vocab && merges;
     char **strings = ll_calloc((size_t)t->vocab_size, sizeof *strings);
     ok = ok && strings;
 
@@ -110,30 +116,32 @@ static json_t *to_json(const tokenizer *t, const char *path) {
          !set(model, "end_of_word_suffix", json_null()) && !set(model, "fuse_unk", json_false()) &&
          !set(model, "byte_fallback", json_false()) && !set(model, "ignore_merges", json_false()) &&
          !json_object_set(model, "vocab", vocab) && !json_object_set(model, "merges", merges);
-    ok = ok && !set(meta, "format", json_string(TOK_FORMAT)) && !set(meta, "version", json_integer(TOK_VERSION)) &&
-         !set(meta, "vocab_size", json_integer(t->vocab_size)) && !set(meta, "identity", json_string(t->identity));
     ok = ok && !set(root, "version", json_string("1.0")) && !set(root, "truncation", json_null()) &&
          !set(root, "padding", json_null()) && !json_object_set(root, "added_tokens", added) &&
          !set(root, "normalizer", json_null()) && !json_object_set(root, "pre_tokenizer", pre) &&
          !set(root, "post_processor", json_null()) && !set(root, "decoder", byte_level()) &&
-         !json_object_set(root, "model", model) && !json_object_set(root, "llmpi", meta);
+         !json_object_set(root, "model", model);
     if (!ok) { ll_error("%s: cannot build the JSON document (out of memory or a special token that is not UTF-8)", path); goto fail; }
     for (int id = 0; id < t->vocab_size; id++) free(strings[id]);
     free(strings);
     json_decref(added); json_decref(pre); json_decref(seq); json_decref(split); json_decref(pat);
-    json_decref(model); json_decref(vocab); json_decref(merges); json_decref(meta);
+    json_decref(model); json_decref(vocab); json_decref(merges);
     return root;
 fail:
     if (strings)
         for (int id = 0; id < t->vocab_size; id++) free(strings[id]);
     free(strings);
     json_decref(root); json_decref(added); json_decref(pre); json_decref(seq); json_decref(split);
-    json_decref(pat); json_decref(model); json_decref(vocab); json_decref(merges); json_decref(meta);
+    json_decref(pat); json_decref(model); json_decref(vocab); json_decref(merges);
     return NULL;
 }
 
 /* See tokenizer.h. */
 int tok_save(const tokenizer *t, const char *path) {
+    if (t->is_bytes) {
+        ll_error("%s: the byte tokenizer has no file (name it as \"%s\")", path, TOK_BYTES_NAME);
+        return -1;
+    }
     json_t *root = to_json(t, path);
     if (!root) return -1;
     char *text = json_dumps(root, JSON_INDENT(2));
@@ -203,6 +211,7 @@ tokenizer *tok_load(const char *path_in) {
         ll_error("%s: path too long", path_in);
         return NULL;
     }
+    if (strcmp(path_in, TOK_BYTES_NAME) == 0) return tok_bytes_new();
     reader rd = {.path = path};
     reader *r = &rd;
     uint32_t map[256];
@@ -224,11 +233,14 @@ tokenizer *tok_load(const char *path_in) {
     fclose(f);
     if (!root) FAIL(r, "line %d: not valid JSON: %s", jerr.line, jerr.text);
     if (!json_is_object(root)) FAIL(r, "not a tokenizer.json (the top level is not an object)");
+    /* files written before HF compatibility carry an "llmpi" object */
     json_t *meta = json_object_get(root, "llmpi");
-    if (!json_is_object(meta) || !str_of(meta, "format") || strcmp(str_of(meta, "format"), TOK_FORMAT))
-        FAIL(r, "not an llmpi tokenizer (no \"llmpi\" object with format \"%s\")", TOK_FORMAT);
-    if (json_integer_value(json_object_get(meta, "version")) != TOK_VERSION)
-        FAIL(r, "llmpi.version is not %d (written by another llmpi version)", TOK_VERSION);
+    if (meta) {
+        if (!json_is_object(meta) || !str_of(meta, "format") || strcmp(str_of(meta, "format"), TOK_FORMAT))
+            FAIL(r, "llmpi: expected an object with format \"%s\"", TOK_FORMAT);
+        if (json_integer_value(json_object_get(meta, "version")) != TOK_VERSION)
+            FAIL(r, "llmpi.version is not %d (written by another llmpi version)", TOK_VERSION);
+    }
     if (!str_of(root, "version") || strcmp(str_of(root, "version"), "1.0"))
         FAIL(r, "version: expected \"1.0\"");
     if (!is_null(root, "normalizer") || !is_null(root, "post_processor"))
@@ -247,6 +259,9 @@ tokenizer *tok_load(const char *path_in) {
     if (!str_of(bl, "type") || strcmp(str_of(bl, "type"), "ByteLevel") || !is_false(bl, "add_prefix_space", 0) ||
         !is_false(bl, "use_regex", 0))
         FAIL(r, "pre_tokenizer.pretokenizers[1]: expected ByteLevel without prefix space or regex");
+    json_t *decoder = json_object_get(root, "decoder");
+    if (!str_of(decoder, "type") || strcmp(str_of(decoder, "type"), "ByteLevel"))
+        FAIL(r, "decoder: expected ByteLevel");
 
     json_t *model = json_object_get(root, "model");
     json_t *vocab = json_object_get(model, "vocab"), *jmerges = json_object_get(model, "merges");
@@ -264,7 +279,7 @@ tokenizer *tok_load(const char *path_in) {
     if (n_vocab > TOK_MAX_VOCAB || n_vocab != 256 + n_merges + n_specials)
         FAIL(r, "model.vocab has %zu entries, expected 256 + %zu merges + %zu specials", n_vocab, n_merges, n_specials);
     vocab_size = (int)n_vocab;
-    if (json_integer_value(json_object_get(meta, "vocab_size")) != vocab_size)
+    if (meta && json_integer_value(json_object_get(meta, "vocab_size")) != vocab_size)
         FAIL(r, "llmpi.vocab_size disagrees with model.vocab (%d entries)", vocab_size);
 
     /* id -> vocab string, every id exactly once */
@@ -342,7 +357,7 @@ tokenizer *tok_load(const char *path_in) {
      * only through the merges, so tok_build recomputes them */
     t = tok_build(pattern, merges, (int)n_merges, specials, (int)n_specials, path);
     if (!t) goto fail;
-    const char *stored = str_of(meta, "identity");
+    const char *stored = meta ? str_of(meta, "identity") : t->identity;
     if (!stored || strcmp(stored, t->identity))
         FAIL(r, "llmpi.identity '%s' does not match the content (%s): the file was changed or damaged",
              stored ? stored : "(missing)", t->identity);

@@ -183,9 +183,8 @@ def load_hf(path):
     n_merges = len(merges)
     expect(sorted(specials) == list(range(256 + n_merges, 256 + n_merges + len(specials))),
            "specials follow the merges")
-    meta = j["llmpi"]
-    expect(meta["format"] == "llmpi-bpe" and meta["version"] == 1 and meta["vocab_size"] == len(vocab),
-           "llmpi metadata")
+    expect(set(j) == {"version", "truncation", "padding", "added_tokens", "normalizer", "pre_tokenizer",
+                      "post_processor", "decoder", "model"}, "only the top-level keys HF tokenizers accepts")
     return vocab, merges, [specials[i] for i in sorted(specials)], split["pattern"]["Regex"]
 
 
