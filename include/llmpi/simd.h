@@ -16,15 +16,17 @@
  *   `omp simd reduction` sums depend on the vector width (4, 8 or 16 lanes),
  *   so on one machine results are fixed run to run, and equal to a
  *   -march=native build whose vector width is the same (AVX2 machines).
- * - With -DLLMPI_NATIVE=ON (LLMPI_NATIVE_BUILD), off x86-64, or with another
- *   compiler than GCC, it expands to nothing and the functions are compiled
- *   once for the build's own target.
+ * - With -DLLMPI_NATIVE=ON (LLMPI_NATIVE_BUILD), off x86-64, with another
+ *   compiler than GCC, or under ASan/TSan, it expands to nothing and the
+ *   functions are compiled once for the build's own target. (The ifunc
+ *   resolvers run while the dynamic loader relocates the program, before a
+ *   sanitizer runtime is initialised; instrumented, they crash at start.)
  */
 #ifndef LLMPI_SIMD_H
 #define LLMPI_SIMD_H
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(LLMPI_NATIVE_BUILD)
+    !defined(LLMPI_NATIVE_BUILD) && !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
 #define LL_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define LL_MULTIVERSION
