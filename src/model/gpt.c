@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "gpt_kernels.h"
+#include "llmpi/simd.h"
 #include "llmpi/util.h"
 
 gpt_profile gpt_prof;
@@ -292,6 +293,40 @@ static void linear_backward(float *dinp, float dinp_beta, float *dw, float dw_be
  * views of qkv; causal softmax rows; the T x T probabilities are kept.
  * ------------------------------------------------------------------------- */
 
+/* Row t of the T x T scores p becomes softmax(p[t][0..t]) followed by zeros. */
+LL_MULTIVERSION
+static void causal_softmax_rows(float *p, int T) {
+    for (int t = 0; t < T; t++) {
+        float *row = p + (size_t)t * T;
+        float mx = row[0];
+#pragma omp simd reduction(max : mx)
+        for (int j = 1; j <= t; j++) mx = row[j] > mx ? row[j] : mx;
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int j = 0; j <= t; j++) { float e = fast_expf(row[j] - mx); row[j] = e; sum += e; }
+        float inv = 1.0f / sum;
+#pragma omp simd
+        for (int j = 0; j <= t; j++) row[j] *= inv;
+        for (int j = t + 1; j < T; j++) row[j] = 0.0f;
+    }
+}
+
+/* dp (T x T, holding dP) becomes dS = P * (dP - sum(P * dP)) on the causal
+ * part of each row, zero above the diagonal. */
+LL_MULTIVERSION
+static void causal_softmax_backward_rows(float *dp, const float *p, int T) {
+    for (int t = 0; t < T; t++) {
+        const float *pr = p + (size_t)t * T;
+        float *dr = dp + (size_t)t * T;
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (int j = 0; j <= t; j++) dot += pr[j] * dr[j];
+#pragma omp simd
+        for (int j = 0; j <= t; j++) dr[j] = pr[j] * (dr[j] - dot);
+        for (int j = t + 1; j < T; j++) dr[j] = 0.0f;
+    }
+}
+
 static void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H) {
     int hd = C / H;
     float scale = 1.0f / sqrtf((float)hd);
@@ -304,19 +339,7 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
         const float *v = q + 2 * C;
         float *p = att + (size_t)bh * T * T;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, C3, k, C3, 0.0f, p, T);
-        for (int t = 0; t < T; t++) {
-            float *row = p + (size_t)t * T;
-            float mx = row[0];
-#pragma omp simd reduction(max : mx)
-            for (int j = 1; j <= t; j++) mx = row[j] > mx ? row[j] : mx;
-            float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-            for (int j = 0; j <= t; j++) { float e = fast_expf(row[j] - mx); row[j] = e; sum += e; }
-            float inv = 1.0f / sum;
-#pragma omp simd
-            for (int j = 0; j <= t; j++) row[j] *= inv;
-            for (int j = t + 1; j < T; j++) row[j] = 0.0f;
-        }
+        causal_softmax_rows(p, T);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, v, C3, 0.0f,
                     out + (size_t)b * T * C + h * hd, C);
     }
@@ -340,16 +363,7 @@ static void attention_backward(float *dqkv, float *dprob_scratch, const float *d
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dy, C, v, C3, 0.0f, dp, T);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, dy, C, 0.0f, dv, C3);
         /* softmax backward: dS = P * (dP - sum(P * dP)), causal part only */
-        for (int t = 0; t < T; t++) {
-            const float *pr = p + (size_t)t * T;
-            float *dr = dp + (size_t)t * T;
-            float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-            for (int j = 0; j <= t; j++) dot += pr[j] * dr[j];
-#pragma omp simd
-            for (int j = 0; j <= t; j++) dr[j] = pr[j] * (dr[j] - dot);
-            for (int j = t + 1; j < T; j++) dr[j] = 0.0f;
-        }
+        causal_softmax_backward_rows(dp, p, T);
         /* dQ = scale dS K ; dK = scale dS^T Q */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, scale, dp, T, k, C3, 0.0f, dq, C3);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, scale, dp, T, q, C3, 0.0f, dk, C3);
@@ -389,12 +403,8 @@ static void forward_blocks(gpt_model *m, const int *inputs, int B, int T) {
     double t0 = ll_now();
 
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < BT; i++) {
-        const float *te = m->p.wte + (size_t)inputs[i] * C, *pe = m->p.wpe + (i % T) * C;
-        float *x = a->encoded + i * C;
-#pragma omp simd
-        for (int j = 0; j < C; j++) x[j] = te[j] + pe[j];
-    }
+    for (size_t i = 0; i < BT; i++)
+        gpt_add_row(a->encoded + i * C, m->p.wte + (size_t)inputs[i] * C, m->p.wpe + (i % T) * C, C);
     gpt_prof.elementwise += ll_now() - t0;
 
     for (int l = 0; l < L; l++) {
@@ -436,30 +446,36 @@ static void forward_blocks(gpt_model *m, const int *inputs, int B, int T) {
     gpt_prof.elementwise += ll_now() - t;
 }
 
-/* Softmax cross-entropy on rows of logits in place. With dlogits != 0 the rows
+/* Softmax cross-entropy on one row x (V logits) in place; returns its loss
+ * (0 when tgt < 0). With want_grad, x becomes (softmax - onehot) * grad_scale,
+ * or zeros when tgt < 0. */
+LL_MULTIVERSION
+static float softmax_xent_row(float *x, int tgt, int V, int want_grad, float grad_scale) {
+    float mx = x[0];
+#pragma omp simd reduction(max : mx)
+    for (int j = 1; j < V; j++) mx = x[j] > mx ? x[j] : mx;
+    float xt = tgt >= 0 ? x[tgt] : 0.0f;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < V; j++) { float e = fast_expf(x[j] - mx); x[j] = e; sum += e; }
+    float loss = tgt >= 0 ? (mx + logf(sum)) - xt : 0.0f;
+    if (!want_grad) return loss;
+    if (tgt < 0) { memset(x, 0, V * sizeof(float)); return loss; }
+    float s = grad_scale / sum;
+#pragma omp simd
+    for (int j = 0; j < V; j++) x[j] *= s;
+    x[tgt] -= grad_scale;
+    return loss;
+}
+
+/* Softmax cross-entropy on rows of logits in place. With want_grad the rows
  * become (softmax - onehot) * grad_scale (zero for ignored targets); loss of
  * each row goes to row_loss (0 for ignored). */
 static void softmax_xent_rows(float *logits, float *row_loss, const int *targets, size_t rows, int V,
                               int want_grad, float grad_scale) {
 #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < rows; r++) {
-        float *x = logits + r * V;
-        int tgt = targets ? targets[r] : -1;
-        float mx = x[0];
-#pragma omp simd reduction(max : mx)
-        for (int j = 1; j < V; j++) mx = x[j] > mx ? x[j] : mx;
-        float xt = tgt >= 0 ? x[tgt] : 0.0f;
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int j = 0; j < V; j++) { float e = fast_expf(x[j] - mx); x[j] = e; sum += e; }
-        row_loss[r] = tgt >= 0 ? (mx + logf(sum)) - xt : 0.0f;
-        if (!want_grad) continue;
-        if (tgt < 0) { memset(x, 0, V * sizeof(float)); continue; }
-        float s = grad_scale / sum;
-#pragma omp simd
-        for (int j = 0; j < V; j++) x[j] *= s;
-        x[tgt] -= grad_scale;
-    }
+    for (size_t r = 0; r < rows; r++)
+        row_loss[r] = softmax_xent_row(logits + r * V, targets ? targets[r] : -1, V, want_grad, grad_scale);
 }
 
 /* Chunked LM head: loss over all rows; with want_grad, also dlnf (written)
@@ -511,6 +527,18 @@ int gpt_forward(gpt_model *m, const int *inputs, const int *targets, int B, int 
 /* ---------------------------------------------------------------------------
  * Backward
  * ------------------------------------------------------------------------- */
+
+/* Columns [c0, c1) of the embedding gradients: dwte[token] and dwpe[pos] +=
+ * dx of each of the BT rows, in row order. */
+LL_MULTIVERSION
+static void embedding_backward_strip(float *dwte, float *dwpe, const float *dx, const int *inputs, size_t BT,
+                                     int T, int C, int c0, int c1) {
+    for (size_t i = 0; i < BT; i++) {
+        float *te = dwte + (size_t)inputs[i] * C, *pe = dwpe + (i % T) * C;
+        const float *d = dx + i * C;
+        for (int j = c0; j < c1; j++) { te[j] += d[j]; pe[j] += d[j]; }
+    }
+}
 
 int gpt_forward_backward(gpt_model *m, const int *inputs, const int *targets, int B, int T, float grad_scale,
                          double *loss_sum, long *n_targets) {
@@ -590,11 +618,7 @@ int gpt_forward_backward(gpt_model *m, const int *inputs, const int *targets, in
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < strips; s++) {
         int c0 = s * 16, c1 = c0 + 16 < C ? c0 + 16 : C;
-        for (size_t i = 0; i < BT; i++) {
-            float *te = dwte + (size_t)inputs[i] * C, *pe = dwpe + (i % T) * C;
-            const float *d = dx + i * C;
-            for (int j = c0; j < c1; j++) { te[j] += d[j]; pe[j] += d[j]; }
-        }
+        embedding_backward_strip(dwte, dwpe, dx, inputs, BT, T, C, c0, c1);
     }
     gpt_prof.elementwise += ll_now() - t;
     if (m->grads_ready) m->grads_ready(m->grads_ready_ctx, m->num_params);

@@ -4,6 +4,8 @@
  * vectorisable within a row; reductions that cross rows (LayerNorm weight
  * gradients, bias gradients) are split in blocks of fixed size, not by thread,
  * so the result is bit-identical whatever the thread count.
+ * The loop bodies are compiled per instruction set and chosen at run time
+ * (llmpi/simd.h); parallel regions never sit inside a versioned function.
  * fast_expf is a Cephes-style exp (about 1 ulp) written so GCC vectorises the
  * loops that call it; libm's expf/tanhf do not vectorise without -ffast-math.
  */
@@ -17,6 +19,7 @@
 
 #define GPT_LN_EPS 1e-5f
 #define GPT_ROW_BLOCK 64   /* rows per partial sum in cross-row reductions */
+#define GPT_CHUNK 8192     /* elements per call in element-wise kernels */
 
 /* exp(x) for x in [-87.3, 88.7] (clamped outside), relative error ~1e-7. */
 static inline float fast_expf(float x) {
@@ -53,6 +56,8 @@ void gpt_layernorm_backward(float *dinp, float *dw, float *db, const float *dout
 void gpt_gelu_forward(float *out, const float *inp, size_t n);
 /* dx = dout * gelu'(inp), in place on dx which holds dout on entry. */
 void gpt_gelu_backward_inplace(float *dx, const float *inp, size_t n);
+/* y[i] = x[i] + b[i] for i < n (one row; versioned, see llmpi/simd.h). */
+void gpt_add_row(float *y, const float *x, const float *b, int n);
 /* Every row of out (rows, N) = bias (N), or optionally = base + bias. */
 void gpt_rows_set_bias(float *out, const float *base, const float *bias, size_t rows, int N);
 /* db (N) += sum over rows of d (rows, N) (= when accumulate is 0);

@@ -4,6 +4,9 @@
  * weight decay, which it reads from the model's tensor table once per step;
  * the gradient norm is summed in double over fixed 4096-element blocks, then
  * over blocks in order, so it is the same whatever the thread count.
+ * The AdamW update is element-wise (no reduction), so its result does not
+ * depend on the instruction set chosen at run time (llmpi/simd.h) either:
+ * replicas on unlike nodes stay bit-identical.
  */
 #include "llmpi/optim.h"
 
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llmpi/simd.h"
 #include "llmpi/util.h"
 
 float sched_lr(const sched_config *s, int step) {
@@ -62,12 +66,13 @@ double optim_grad_norm(const float *grads, size_t n, float scale) {
     return sqrt(total) * fabs((double)scale);
 }
 
-/* AdamW on one contiguous range, in torch.optim.AdamW's operation order:
- * p *= 1 - lr*wd;  p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps). */
-static void adamw_range(float *p, const float *g, float *m, float *v, size_t n, float lr, float wd, float b1,
-                        float b2, float step_size, float inv_sqrt_bc2, float eps, float gscale) {
-    float decay = 1.0f - lr * wd;
-#pragma omp parallel for simd schedule(static)
+/* AdamW on one chunk of at most ADAMW_CHUNK elements, in torch.optim.AdamW's
+ * operation order: p *= 1 - lr*wd;  p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps).
+ * Element-wise, so every instruction-set version gives the same bits. */
+LL_MULTIVERSION
+static void adamw_chunk(float *p, const float *g, float *m, float *v, size_t n, float decay, float b1, float b2,
+                        float step_size, float inv_sqrt_bc2, float eps, float gscale) {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float grad = g[i] * gscale;
         float mi = b1 * m[i] + (1.0f - b1) * grad;
@@ -75,6 +80,20 @@ static void adamw_range(float *p, const float *g, float *m, float *v, size_t n, 
         m[i] = mi;
         v[i] = vi;
         p[i] = p[i] * decay - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+    }
+}
+
+#define ADAMW_CHUNK 8192
+
+/* AdamW on one contiguous range, chunks spread over the threads. */
+static void adamw_range(float *p, const float *g, float *m, float *v, size_t n, float lr, float wd, float b1,
+                        float b2, float step_size, float inv_sqrt_bc2, float eps, float gscale) {
+    float decay = 1.0f - lr * wd;
+    size_t chunks = (n + ADAMW_CHUNK - 1) / ADAMW_CHUNK;
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < chunks; c++) {
+        size_t i0 = c * ADAMW_CHUNK, len = n - i0 < ADAMW_CHUNK ? n - i0 : ADAMW_CHUNK;
+        adamw_chunk(p + i0, g + i0, m + i0, v + i0, len, decay, b1, b2, step_size, inv_sqrt_bc2, eps, gscale);
     }
 }
 
