@@ -31,7 +31,9 @@ rm -f "${TMPDIR:-/tmp}/llmpi-fuzz-probe.$$"*
 flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Wno-pass-failed"
 CC=clang cmake -S "$root" -B "$build" --log-level=WARNING -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DLLMPI_FUZZ=ON -DCMAKE_C_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"
-cmake --build "$build" -j "${LLMPI_FUZZ_JOBS:-2}" --target $(printf 'fuzz_%s ' "${targets[@]}")
+build_targets=()
+for t in "${targets[@]}"; do build_targets+=("fuzz_$t"); done
+cmake --build "$build" -j "${LLMPI_FUZZ_JOBS:-2}" --target "${build_targets[@]}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}:abort_on_error=1
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
