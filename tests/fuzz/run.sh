@@ -42,9 +42,20 @@ for t in "${targets[@]}"; do
   mkdir -p "$build/corpus/$t" "$build/crashes/$t"
   seeds=("$root/tests/fuzz/corpus/$t")
   [ -d "$root/tests/fuzz/regress/$t" ] && seeds+=("$root/tests/fuzz/regress/$t")
+  # HDF5 1.10 (not ours, not instrumented) asks malloc for absurd sizes from
+  # corrupt size fields (and fails cleanly without ASan) and leaks on some
+  # H5Fopen error paths: let such mallocs return NULL and suppress leaks
+  # allocated inside libhdf5, so the run goes on to find our own bugs. The
+  # reproducers are in tests/fuzz/regress-pending/ (issue 9, point 6).
+  hdf5=(); asan=$ASAN_OPTIONS
+  if [ "$t" = store ] || [ "$t" = ckpt ]; then
+    hdf5=(-malloc_limit_mb=1048576); asan=$asan:allocator_may_return_null=1
+  fi
   echo "run.sh: fuzz_$t for ${seconds} s"
-  if ! "$build/tests/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 -timeout=20 -rss_limit_mb=4096 \
-      -artifact_prefix="$build/crashes/$t/" "$build/corpus/$t" "${seeds[@]}" > "$build/fuzz_$t.log" 2>&1; then
+  if ! ASAN_OPTIONS=$asan LSAN_OPTIONS=suppressions=$root/tests/fuzz/lsan.supp \
+      "$build/tests/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 -timeout=20 -rss_limit_mb=4096 \
+      "${hdf5[@]}" -artifact_prefix="$build/crashes/$t/" "$build/corpus/$t" "${seeds[@]}" \
+      > "$build/fuzz_$t.log" 2>&1; then
     echo "run.sh: fuzz_$t FOUND A PROBLEM; reproducer(s) in $build/crashes/$t/, log $build/fuzz_$t.log:"
     grep -E "ERROR|SUMMARY|fuzz:|Test unit written" "$build/fuzz_$t.log" | head -20
     fails=$((fails + 1))
