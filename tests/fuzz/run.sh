@@ -7,10 +7,11 @@
 # Environment: LLMPI_FUZZ_SECONDS (per target, default 60), LLMPI_FUZZ_JOBS
 # (build jobs, default 2), LLMPI_FUZZ_BUILD (default <root>/build-fuzz).
 # Each target starts from tests/fuzz/corpus/<t> and tests/fuzz/regress/<t>;
-# new coverage goes to build-fuzz/corpus/<t> (not into the source tree). A
-# crash stops the run with its reproducer under build-fuzz/crashes/<t>/:
-# fix it, then copy the file to tests/fuzz/regress/<t>/ so the default
-# suite (fuzz_regress_<t>) keeps it fixed. Exits 77 (skipped) when clang or
+# new coverage goes to build-fuzz/corpus/<t> (not into the source tree).
+# Every crash, leak, sanitizer report or broken contract found leaves its
+# reproducer under build-fuzz/crashes/<t>/ and fails the run (after the full
+# time): fix it, then copy the file to tests/fuzz/regress/<t>/ so the
+# default suite (fuzz_regress_<t>) keeps it fixed. Exits 77 (skipped) when clang or
 # its libFuzzer runtime is missing (scripts/setup --fuzz installs them).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -52,15 +53,19 @@ for t in "${targets[@]}"; do
     hdf5=(-malloc_limit_mb=1048576); asan=$asan:allocator_may_return_null=1
   fi
   echo "run.sh: fuzz_$t for ${seconds} s"
-  if ! ASAN_OPTIONS=$asan LSAN_OPTIONS=suppressions=$root/tests/fuzz/lsan.supp \
-      "$build/tests/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 -timeout=20 -rss_limit_mb=4096 \
-      "${hdf5[@]}" -artifact_prefix="$build/crashes/$t/" "$build/corpus/$t" "${seeds[@]}" \
-      > "$build/fuzz_$t.log" 2>&1; then
-    echo "run.sh: fuzz_$t FOUND A PROBLEM; reproducer(s) in $build/crashes/$t/, log $build/fuzz_$t.log:"
-    grep -E "ERROR|SUMMARY|fuzz:|Test unit written" "$build/fuzz_$t.log" | head -20
+  # fork mode, going on after a crash: the whole time is used, and every
+  # distinct problem found in it is left in crashes/ (one file each)
+  before=$(find "$build/crashes/$t" -type f | wc -l)
+  ASAN_OPTIONS=$asan LSAN_OPTIONS=suppressions=$root/tests/fuzz/lsan.supp \
+    "$build/tests/fuzz_$t" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
+    -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 "${hdf5[@]}" \
+    -artifact_prefix="$build/crashes/$t/" "$build/corpus/$t" "${seeds[@]}" > "$build/fuzz_$t.log" 2>&1 || true
+  found=$(( $(find "$build/crashes/$t" -type f | wc -l) - before ))
+  grep -E "^#[0-9]+: cov:" "$build/fuzz_$t.log" | tail -1
+  if [ "$found" -gt 0 ]; then
+    echo "run.sh: fuzz_$t FOUND $found PROBLEM(S); reproducers in $build/crashes/$t/, log $build/fuzz_$t.log:"
+    grep -E "^==[0-9]+==ERROR|^SUMMARY|^fuzz:" "$build/fuzz_$t.log" | sort | uniq -c | head -20
     fails=$((fails + 1))
-  else
-    grep -E "stat::number_of_executed_units|cov:" "$build/fuzz_$t.log" | tail -2
   fi
 done
 exit $((fails > 0))
