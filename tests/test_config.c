@@ -15,9 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "llmpi/config.h"
+#include "llmpi/gpt.h"
 #include "llmpi/util.h"
 
 /* ---- helpers ---- */
@@ -32,6 +34,17 @@ static const char *write_ini(const char *name, const char *text) {
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* Like write_ini, for bytes that may hold NULs. */
+static const char *write_bytes(const char *name, const char *data, size_t n) {
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
     fclose(f);
     return path;
 }
@@ -259,6 +272,74 @@ static void test_unreadable_files(void **state) {
     assert_memory_equal(&c, &d, sizeof c);
 }
 
+/* Loads path expecting failure with one line holding frag; returns nothing
+ * (the config must stay unchanged). */
+static void expect_load_refused(const char *path, const char *frag) {
+    cfg_config c, before;
+    cfg_defaults(&c);
+    before = c;
+    capture cap;
+    capture_begin(&cap, 2);
+    int rc = cfg_load_ini(&c, path);
+    char *err = capture_end(&cap);
+    assert_int_equal(rc, -1);
+    assert_int_equal(count_lines(err), 1);
+    if (strncmp(err, "llmpi: ", 7) != 0 || !strstr(err, path) || !strstr(err, frag))
+        fail_msg("expected 'llmpi: %s...%s', got '%s'", path, frag, err);
+    assert_memory_equal(&c, &before, sizeof c);
+    free(err);
+}
+
+/* Files that are not configs: devices and FIFOs are refused before any read
+ * (/dev/zero used to be read forever), big files by size, NUL bytes get
+ * their own message, and comments may be long. */
+static void test_hostile_files(void **state) {
+    (void)state;
+    expect_load_refused("/dev/zero", "not a regular file");
+    char fifo[600];
+    snprintf(fifo, sizeof fifo, "%s/fifo.ini", g_dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    expect_load_refused(fifo, "not a regular file");   /* would block in open() */
+    unlink(fifo);
+
+    size_t big = ((size_t)1 << 20) + 10;
+    char *text = malloc(big);
+    assert_non_null(text);
+    for (size_t i = 0; i < big; i++) text[i] = i % 64 == 63 ? '\n' : ';';
+    expect_load_refused(write_bytes("big.ini", text, big), "larger than 1048576 bytes");
+
+    /* NUL bytes: named as such, with the line and column */
+    static const char nul_line[] = "[model]\nn_layer = 2\0junk\n";
+    const char *path = write_bytes("bad.ini", nul_line, sizeof nul_line - 1);
+    expect_load_refused(path, ":2: NUL byte at column 12");
+    /* an earlier error still wins over a later NUL */
+    static const char nul_later[] = "[model]\nn_layer 2\n\n\0\n";
+    path = write_bytes("bad.ini", nul_later, sizeof nul_later - 1);
+    expect_load_refused(path, ":2: syntax error");
+
+    /* comments up to 4096 bytes per line, full-line or inline */
+    memset(text, 0, big);
+    strcpy(text, "; ");
+    memset(text + 2, 'x', 3000);
+    strcat(text, "\n[model]\nn_layer = 3   ; ");
+    memset(text + strlen(text), 'y', 3000);
+    strcat(text, "\n  # indented ");
+    memset(text + strlen(text), 'z', 1000);
+    strcat(text, "\nn_head = 1\n");
+    cfg_config c;
+    cfg_defaults(&c);
+    assert_int_equal(cfg_load_ini(&c, write_ini("ok.ini", text)), 0);
+    assert_int_equal(c.n_layer, 3);
+    assert_int_equal(c.n_head, 1);
+    /* past 4096 bytes a line is refused, comment or not */
+    memset(text, 0, big);
+    strcpy(text, "[model]\n; ");
+    memset(text + strlen(text), 'x', 5000);
+    strcat(text, "\nn_layer = 3\n");
+    expect_load_refused(write_ini("bad.ini", text), ":2: line longer than 4096 bytes");
+    free(text);
+}
+
 static void test_set(void **state) {
     (void)state;
     cfg_config c;
@@ -315,6 +396,49 @@ static void test_validate(void **state) {
     c.keep_checkpoints = 0;
     c.seq_len = c.block_size;    /* equal is fine */
     assert_int_equal(cfg_validate(&c), 0);
+}
+
+/* Sizes: a model or batch whose size arithmetic used to overflow int (and
+ * crash in gpt_create) or that no machine holds is refused by cfg_validate,
+ * naming the keys, before anything is allocated. */
+static void test_validate_sizes(void **state) {
+    (void)state;
+    cfg_config c;
+    cfg_defaults(&c);
+    c.n_embd = 32768;   /* 3*C*C overflowed int in layer_numel */
+    expect_invalid(&c, "model.n_embd = 32768 with model.n_layer = 2 gives 2.58e+10 parameters");
+    cfg_defaults(&c);
+    c.n_embd = 23171;   /* used to ask for 1.8e19 bytes */
+    c.n_head = 1;
+    expect_invalid(&c, "model.n_embd = 23171");
+    cfg_defaults(&c);
+    c.block_size = 1 << 20;
+    c.seq_len = 1 << 20;
+    c.batch_size = 1 << 20;
+    expect_invalid(&c, "train.batch_size = 1048576 x train.seq_len = 1048576");
+    cfg_defaults(&c);
+    c.block_size = c.seq_len = 1024;
+    c.batch_size = 65536;
+    expect_invalid(&c, "activations for train.batch_size = 65536 x train.seq_len = 1024");
+
+    /* within the bounds but not within this machine: 7.2e9 parameters */
+    cfg_defaults(&c);
+    c.n_layer = 1024;
+    c.n_embd = 768;
+    c.n_head = 12;
+    gpt_config mc = {c.n_layer, c.n_head, c.n_embd, c.block_size, 0};
+    assert_true(gpt_count_params(&mc) <= GPT_MAX_PARAMS);
+    struct sysinfo si;
+    assert_int_equal(sysinfo(&si), 0);
+    double have = ((double)si.totalram + (double)si.totalswap) * si.mem_unit;
+    if (2.0 * 4 * (double)gpt_count_params(&mc) > have) expect_invalid(&c, "more than this machine's");
+
+    /* the saturating size functions never wrap */
+    gpt_config huge = {1024, 1024, 65536, 1 << 20, 1 << 24};
+    assert_true(gpt_count_params(&huge) > GPT_MAX_PARAMS);
+    assert_true(gpt_acts_bytes(&huge, 1 << 20, 1 << 20, 1) == SIZE_MAX);
+    gpt_config negative = {-1, 1, 8, 8, 8};
+    assert_true(gpt_count_params(&negative) == SIZE_MAX);
 }
 
 static void test_to_string_round_trip(void **state) {
@@ -449,7 +573,7 @@ static int setup_dir(void **state) {
 
 static int remove_dir(void **state) {
     (void)state;
-    const char *names[] = {"ok.ini", "bad.ini", "empty.ini", "flat.ini"};
+    const char *names[] = {"ok.ini", "bad.ini", "empty.ini", "flat.ini", "big.ini", "fifo.ini"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[600];
         snprintf(path, sizeof path, "%s/%s", g_dir, names[i]);
@@ -465,8 +589,10 @@ int main(void) {
         cmocka_unit_test(test_ini_errors),
         cmocka_unit_test(test_error_leaves_config_untouched),
         cmocka_unit_test(test_unreadable_files),
+        cmocka_unit_test(test_hostile_files),
         cmocka_unit_test(test_set),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_validate_sizes),
         cmocka_unit_test(test_to_string_round_trip),
         cmocka_unit_test(test_print_aligned),
         cmocka_unit_test(test_shipped_configs),

@@ -75,11 +75,20 @@ typedef struct {
     void *grads_ready_ctx;
 } gpt_model;
 
-/* Allocates parameters (uninitialised) and the tensor table. -1 on bad shape
- * or out of memory. */
+/* The largest model and activation arena gpt_create and gpt_alloc_acts
+ * accept (cfg_validate checks a run's config against them before anything
+ * is allocated): far beyond what one CPU rank trains, far below where size
+ * arithmetic could overflow. */
+#define GPT_MAX_PARAMS ((size_t)1 << 33)      /* 8.6e9 floats: 32 GiB per copy */
+#define GPT_MAX_ACTS_BYTES ((size_t)1 << 38)  /* 256 GiB */
+
+/* Allocates parameters (uninitialised) and the tensor table. -1 on bad shape,
+ * more than GPT_MAX_PARAMS parameters, or out of memory. */
 int gpt_create(gpt_model *m, const gpt_config *cfg);
 void gpt_free(gpt_model *m);
-/* Bytes for params; for grads; for activations at (B, T). */
+/* Floats of the parameters (= of the gradients); bytes of the activation
+ * arena at (B, T). Both saturate at SIZE_MAX instead of wrapping (absurd or
+ * negative shapes), so a bound check on the result is always sound. */
 size_t gpt_count_params(const gpt_config *cfg);
 size_t gpt_acts_bytes(const gpt_config *cfg, int B, int T, int with_backward);
 /* GPT-2 init: N(0, 0.02), residual projections scaled 1/sqrt(2L), LN (1, 0),
@@ -91,7 +100,8 @@ int gpt_alloc_grads(gpt_model *m);
  * and the weight-gradient sgemms run with beta = 0). Until that backward, the
  * buffer's contents are undefined. */
 void gpt_zero_grads(gpt_model *m);
-/* (Re)sizes the activation arena for batches up to B x T (T <= block_size). */
+/* (Re)sizes the activation arena for batches up to B x T (T <= block_size,
+ * B*T <= INT_MAX, at most GPT_MAX_ACTS_BYTES). -1 with one line otherwise. */
 int gpt_alloc_acts(gpt_model *m, int B, int T, int with_backward);
 
 /* Forward pass. targets (B*T, -1 = ignore) may be NULL. Returns the loss sum

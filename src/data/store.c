@@ -71,9 +71,13 @@ static hid_t open_checked_dataset(const store_reader *s, const char *split, cons
     char detail[160] = "";
     if (type < 0 || space < 0) problem = "cannot read type or shape";
     else if (H5Tget_class(type) != H5T_INTEGER || H5Tget_sign(type) != H5T_SGN_NONE ||
-             H5Tget_size(type) != elem_size) {
-        snprintf(detail, sizeof detail, "expected %zu-byte unsigned integers, found class %d size %zu",
-                 elem_size, (int)H5Tget_class(type), H5Tget_size(type));
+             H5Tget_size(type) != elem_size || H5Tget_precision(type) != 8 * elem_size ||
+             H5Tget_offset(type) != 0) {
+        /* precision and offset too: a 16-bit type with 0 significant bits
+         * reads as all zeros through HDF5, while raw reads see the bytes */
+        snprintf(detail, sizeof detail,
+                 "expected %zu-byte unsigned integers, found class %d size %zu (%zu bits at offset %d)", elem_size,
+                 (int)H5Tget_class(type), H5Tget_size(type), H5Tget_precision(type), H5Tget_offset(type));
         problem = detail;
     } else if (H5Sget_simple_extent_ndims(space) != 1) {
         snprintf(detail, sizeof detail, "expected rank 1, found rank %d", H5Sget_simple_extent_ndims(space));

@@ -14,6 +14,7 @@
 #include "llmpi/gpt.h"
 
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -32,15 +33,27 @@ gpt_profile gpt_prof;
 
 enum { LAYER_TENSORS = 12 };
 
-/* floats of one transformer block's parameters */
-static size_t layer_numel(int C) {
-    return (size_t)2 * C + 3 * C * C + 3 * C + C * C + C + 2 * C + 4 * C * C + 4 * C + 4 * C * C + C;
+/* Size arithmetic saturates at SIZE_MAX instead of wrapping, so an absurd
+ * shape or batch yields a size that every bound check refuses, never a small
+ * wrapped one that would be allocated and then overrun. */
+static size_t sat_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+static size_t sat_mul(size_t a, size_t b) { return b != 0 && a > SIZE_MAX / b ? SIZE_MAX : a * b; }
+/* a * b * c * d, saturating (1 for unused factors). */
+static size_t sat_prod(size_t a, size_t b, size_t c, size_t d) { return sat_mul(sat_mul(a, b), sat_mul(c, d)); }
+
+/* floats of one transformer block's parameters: 12 C^2 + 13 C */
+static size_t layer_numel(size_t C) {
+    return sat_add(sat_prod(12, C, C, 1), sat_mul(13, C));
 }
 
+/* See gpt.h. Negative fields count as SIZE_MAX (refused by every bound). */
 size_t gpt_count_params(const gpt_config *cfg) {
-    size_t C = cfg->n_embd;
-    return 2 * C + cfg->n_layer * layer_numel((int)C) + (size_t)cfg->block_size * C +
-           (size_t)cfg->vocab_size * C;
+    if (cfg->n_layer < 0 || cfg->n_embd < 0 || cfg->block_size < 0 || cfg->vocab_size < 0) return SIZE_MAX;
+    size_t C = (size_t)cfg->n_embd;
+    size_t n = sat_mul(2, C);
+    n = sat_add(n, sat_mul((size_t)cfg->n_layer, layer_numel(C)));
+    n = sat_add(n, sat_mul((size_t)cfg->block_size, C));
+    return sat_add(n, sat_mul((size_t)cfg->vocab_size, C));
 }
 
 static void add_tensor(gpt_model *m, const char *name, int ndim, size_t d0, size_t d1, const float *base,
@@ -120,8 +133,15 @@ int gpt_create(gpt_model *m, const gpt_config *cfg) {
                  cfg->n_layer, cfg->n_head, cfg->n_embd, cfg->block_size, cfg->vocab_size);
         return -1;
     }
+    size_t num_params = gpt_count_params(cfg);
+    if (num_params > GPT_MAX_PARAMS) {
+        ll_error("model: n_layer=%d n_embd=%d block_size=%d vocab_size=%d gives %.3g parameters, more than the "
+                 "%.3g this build accepts", cfg->n_layer, cfg->n_embd, cfg->block_size, cfg->vocab_size,
+                 (double)num_params, (double)GPT_MAX_PARAMS);
+        return -1;
+    }
     m->cfg = *cfg;
-    m->num_params = gpt_count_params(cfg);
+    m->num_params = num_params;
     m->params = ll_malloc(m->num_params * sizeof(float));
     m->p.layer = ll_calloc(cfg->n_layer, sizeof(gpt_layer_tensors));
     m->g.layer = ll_calloc(cfg->n_layer, sizeof(gpt_layer_tensors));
@@ -193,37 +213,41 @@ struct gpt_acts {
  * chunks (few and large: the dwte update per chunk re-reads all of dwte, and
  * its sgemm has the chunk's rows as inner dimension). */
 static size_t logits_chunk_rows(size_t BT, int V) {
-    size_t max_rows = ((size_t)16 << 20) / (size_t)V;
+    size_t max_rows = ((size_t)16 << 20) / (size_t)(V > 0 ? V : 1);
     if (max_rows < 64) max_rows = 64;
     size_t chunks = (BT + max_rows - 1) / max_rows;
     return (BT + chunks - 1) / chunks;
 }
 
-/* Lays the arena out (buf == NULL: only counts) and returns its float count. */
+/* Lays the arena out (buf == NULL: only counts) and returns its float count,
+ * SIZE_MAX when it does not fit in size_t (then buf must be NULL). */
 static size_t acts_layout(struct gpt_acts *a, float *buf, const gpt_config *c, int B, int T, int bwd,
                           int threads) {
-    size_t L = c->n_layer, C = c->n_embd, H = c->n_head, V = c->vocab_size, BT = (size_t)B * T;
+    /* negative fields become huge and saturate: refused by the caller */
+    size_t L = (size_t)c->n_layer, C = (size_t)c->n_embd, H = (size_t)c->n_head, V = (size_t)c->vocab_size;
+    size_t Bs = (size_t)B, Ts = (size_t)T, BT = sat_mul(Bs, Ts);
     size_t off = 0;
-#define TAKE(field, n) do { a->field = buf ? buf + off : NULL; off += (n); off = (off + 15) & ~(size_t)15; } while (0)
-    TAKE(encoded, BT * C);
-    TAKE(ln1, L * BT * C); TAKE(ln1_mean, L * BT); TAKE(ln1_rstd, L * BT);
-    TAKE(qkv, L * BT * 3 * C);
-    TAKE(att, L * B * H * T * T);
-    TAKE(atty, L * BT * C);
-    TAKE(res2, L * BT * C);
-    TAKE(ln2, L * BT * C); TAKE(ln2_mean, L * BT); TAKE(ln2_rstd, L * BT);
-    TAKE(fch, L * BT * 4 * C); TAKE(fch_gelu, L * BT * 4 * C);
-    TAKE(res3, L * BT * C);
-    TAKE(lnf, BT * C); TAKE(lnf_mean, BT); TAKE(lnf_rstd, BT);
-    TAKE(logits, logits_chunk_rows(BT, (int)V) * V);
+#define TAKE(field, n) do { a->field = buf ? buf + off : NULL; off = sat_add(off, (n)); \
+        off = off > SIZE_MAX - 15 ? SIZE_MAX : (off + 15) & ~(size_t)15; } while (0)
+    TAKE(encoded, sat_mul(BT, C));
+    TAKE(ln1, sat_prod(L, BT, C, 1)); TAKE(ln1_mean, sat_mul(L, BT)); TAKE(ln1_rstd, sat_mul(L, BT));
+    TAKE(qkv, sat_prod(L, BT, 3, C));
+    TAKE(att, sat_mul(sat_prod(L, Bs, H, Ts), Ts));
+    TAKE(atty, sat_prod(L, BT, C, 1));
+    TAKE(res2, sat_prod(L, BT, C, 1));
+    TAKE(ln2, sat_prod(L, BT, C, 1)); TAKE(ln2_mean, sat_mul(L, BT)); TAKE(ln2_rstd, sat_mul(L, BT));
+    TAKE(fch, sat_prod(L, BT, 4, C)); TAKE(fch_gelu, sat_prod(L, BT, 4, C));
+    TAKE(res3, sat_prod(L, BT, C, 1));
+    TAKE(lnf, sat_mul(BT, C)); TAKE(lnf_mean, BT); TAKE(lnf_rstd, BT);
+    TAKE(logits, sat_mul(logits_chunk_rows(BT, c->vocab_size), V));
     TAKE(row_loss, BT);
     if (bwd) {
-        TAKE(dres, BT * C);
-        TAKE(dC, BT * C);
-        TAKE(dfc, BT * 4 * C);
-        TAKE(dqkv, BT * 3 * C);
-        TAKE(dprob, (size_t)threads * T * T);
-        TAKE(partials, ((BT + GPT_ROW_BLOCK - 1) / GPT_ROW_BLOCK) * 2 * C);
+        TAKE(dres, sat_mul(BT, C));
+        TAKE(dC, sat_mul(BT, C));
+        TAKE(dfc, sat_prod(BT, 4, C, 1));
+        TAKE(dqkv, sat_prod(BT, 3, C, 1));
+        TAKE(dprob, sat_prod((size_t)threads, Ts, Ts, 1));
+        TAKE(partials, sat_prod(BT / GPT_ROW_BLOCK + (BT % GPT_ROW_BLOCK != 0), 2, C, 1));
     } else {
         a->dres = a->dC = a->dfc = a->dqkv = a->dprob = a->partials = NULL;
     }
@@ -231,9 +255,10 @@ static size_t acts_layout(struct gpt_acts *a, float *buf, const gpt_config *c, i
     return off;
 }
 
+/* See gpt.h: SIZE_MAX when the arena would not fit in size_t. */
 size_t gpt_acts_bytes(const gpt_config *cfg, int B, int T, int with_backward) {
     struct gpt_acts a;
-    return acts_layout(&a, NULL, cfg, B, T, with_backward, omp_get_max_threads()) * sizeof(float);
+    return sat_mul(acts_layout(&a, NULL, cfg, B, T, with_backward, omp_get_max_threads()), sizeof(float));
 }
 
 int gpt_alloc_acts(gpt_model *m, int B, int T, int with_backward) {
@@ -241,11 +266,23 @@ int gpt_alloc_acts(gpt_model *m, int B, int T, int with_backward) {
         ll_error("model: batch %d x %d does not fit block_size %d", B, T, m->cfg.block_size);
         return -1;
     }
+    /* every sgemm takes the batch's rows B*T as an int */
+    if ((size_t)B * (size_t)T > INT_MAX) {
+        ll_error("model: batch %d x %d = %zu rows, more than the %d one matrix product takes", B, T,
+                 (size_t)B * (size_t)T, INT_MAX);
+        return -1;
+    }
+    int threads = omp_get_max_threads();
+    struct gpt_acts probe;
+    size_t n = acts_layout(&probe, NULL, &m->cfg, B, T, with_backward, threads);
+    if (sat_mul(n, sizeof(float)) > GPT_MAX_ACTS_BYTES) {
+        ll_error("model: activations for batch %d x %d need %.3g GiB, more than the %.0f GiB this build accepts",
+                 B, T, (double)n * sizeof(float) / (1 << 30), (double)GPT_MAX_ACTS_BYTES / (1 << 30));
+        return -1;
+    }
     if (m->acts) { free(m->acts->mem); free(m->acts); m->acts = NULL; }
     struct gpt_acts *a = ll_calloc(1, sizeof *a);
     if (!a) return -1;
-    int threads = omp_get_max_threads();
-    size_t n = acts_layout(a, NULL, &m->cfg, B, T, with_backward, threads);
     a->mem = ll_malloc(n * sizeof(float));
     if (!a->mem) { free(a); return -1; }
     acts_layout(a, a->mem, &m->cfg, B, T, with_backward, threads);
@@ -332,8 +369,8 @@ static void attention_forward(float *out, float *att, const float *qkv, int B, i
     float scale = 1.0f / sqrtf((float)hd);
     size_t C3 = 3 * (size_t)C;
 #pragma omp parallel for schedule(static)
-    for (int bh = 0; bh < B * H; bh++) {
-        int b = bh / H, h = bh % H;
+    for (long bh = 0; bh < (long)B * H; bh++) {
+        int b = (int)(bh / H), h = (int)(bh % H);
         const float *q = qkv + (size_t)b * T * C3 + h * hd;
         const float *k = q + C;
         const float *v = q + 2 * C;
@@ -352,8 +389,8 @@ static void attention_backward(float *dqkv, float *dprob_scratch, const float *d
     float scale = 1.0f / sqrtf((float)hd);
     size_t C3 = 3 * (size_t)C;
 #pragma omp parallel for schedule(static)
-    for (int bh = 0; bh < B * H; bh++) {
-        int b = bh / H, h = bh % H;
+    for (long bh = 0; bh < (long)B * H; bh++) {
+        int b = (int)(bh / H), h = (int)(bh % H);
         float *dp = dprob_scratch + (size_t)omp_get_thread_num() * T * T;
         const float *p = att + (size_t)bh * T * T;
         const float *q = qkv + (size_t)b * T * C3 + h * hd, *k = q + C, *v = q + 2 * C;

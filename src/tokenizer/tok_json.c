@@ -294,10 +294,21 @@ tokenizer *tok_load(const char *path_in) {
         if (id_string[id]) FAIL(r, "model.vocab: id %d appears twice", id);
         id_string[id] = (char *)key;
     }
+    /* A byte's string is one character of the byte-level alphabet, at most 2
+     * UTF-8 bytes: anything longer is refused before vocab_bytes, whose
+     * output must hold strlen(s) bytes. */
     for (int b = 0; b < 256; b++) {
-        uint8_t got[4];
-        if (vocab_bytes(r, id_string[b], got) != 1 || got[0] != b)
-            FAIL(r, "model.vocab: id %d is not the byte-level string of byte %d", b, b);
+        uint8_t got[2];
+        size_t len = strlen(id_string[b]);
+        if (len < 1 || len > sizeof got || vocab_bytes(r, id_string[b], got) != 1 || got[0] != b) {
+            char shown[41];   /* the key's start, control bytes as '?': the error stays one line */
+            size_t n = len < sizeof shown - 1 ? len : sizeof shown - 1;
+            for (size_t i = 0; i < n; i++)
+                shown[i] = (unsigned char)id_string[b][i] < 0x20 || id_string[b][i] == 0x7f ? '?' : id_string[b][i];
+            shown[n] = '\0';
+            FAIL(r, "model.vocab[\"%s\"%s] (%zu bytes): id %d is not the byte-level string of byte %d", shown,
+                 len > n ? "..." : "", len, b, b);
+        }
     }
 
     merges = ll_malloc((2 * n_merges + 1) * sizeof *merges);

@@ -10,21 +10,33 @@
  * - Errors name the file and line (or the --set text) in one line; unknown
  *   keys, a key set twice in one file, bad numbers and out-of-range values are
  *   all errors, because a typo must never silently train the wrong model.
+ * - A config file is read whole, only when it is a regular file of at most
+ *   1 MiB (a device or FIFO named by mistake is refused, never read without
+ *   end); lines hold up to 4096 bytes, comments included.
+ * - cfg_validate also refuses a model or batch whose sizes overflow, exceed
+ *   what gpt.c accepts or exceed this machine's memory, before any allocation.
  * - cfg_to_string prints each float in the fewest digits (at most 9) that
  *   read back as the same float, so parsing its output gives bit-identical
  *   values.
  */
 #include "llmpi/config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
 
+#include "llmpi/gpt.h"
 #include "llmpi/util.h"
 
 typedef enum { KEY_INT, KEY_FLOAT, KEY_U64 } key_type;
@@ -259,14 +271,18 @@ static int key_format_value(const cfg_config *c, const key_info *k, char *out, s
 
 /* ---- INI files ---- */
 
-#define LINE_MAX_BYTES 1024
+/* Bounds of a config file: a real one is a few hundred bytes; the bounds
+ * only keep a wrong path (/dev/zero, a data file) from being read forever. */
+#define CFG_MAX_FILE_BYTES ((size_t)1 << 20)
+#define CFG_MAX_LINE_BYTES 4096     /* one line, newline excluded */
 
 typedef struct {
-    FILE *f;
+    const char *text;       /* the whole file */
+    size_t len, pos;        /* its size; start of the next line */
     int line;               /* number of the line inih is handling */
-    char raw[LINE_MAX_BYTES];
-    int long_line;          /* first line that did not fit, 0 if none */
-    int max_line;           /* inih's line buffer, bytes with the NUL */
+    char first;             /* first byte of that line ('\0' if empty) */
+    int bad_line;           /* line the reader refused, 0 if none */
+    char bad[160];          /* why */
 } line_reader;
 
 typedef struct {
@@ -278,24 +294,106 @@ typedef struct {
     char err[512];
 } ini_state;
 
-/* fgets-style reader for inih that counts lines (the library's handler gets
- * no line number) and swallows the rest of an over-long line, so the count
- * stays right and the line is reported instead of parsed in pieces. */
+/* Length of line[0..n) without its comment, by inih's own rules: a line whose
+ * first non-blank byte is ';' or '#' is all comment, and a ';' after a blank
+ * starts an inline one. Dropping comments here changes nothing inih would
+ * parse, and lets comments be longer than inih's fixed line buffer. */
+static size_t without_comment(const char *line, size_t n) {
+    size_t i = 0;
+    while (i < n && isspace((unsigned char)line[i])) i++;
+    if (i < n && (line[i] == ';' || line[i] == '#')) return 0;
+    int was_space = 0;
+    for (i = 0; i < n; i++) {
+        if (was_space && line[i] == ';') return i;
+        was_space = isspace((unsigned char)line[i]) != 0;
+    }
+    return n;
+}
+
+/* inih reader over the file in memory: hands out one line at a time (the
+ * library's handler gets no line number, so lines are counted here), without
+ * comments. A line holding a NUL byte, longer than CFG_MAX_LINE_BYTES, or
+ * whose setting does not fit inih's buffer ends the parse as if the file
+ * ended there, with the reason in bad / bad_line: such a line is reported,
+ * never parsed in pieces. */
 static char *read_line(char *str, int num, void *stream) {
     line_reader *r = stream;
-    r->max_line = num;
-    if (!fgets(str, num, r->f)) return NULL;
+    if (r->bad_line || r->pos >= r->len) return NULL;
+    const char *p = r->text + r->pos;
+    const char *nl = memchr(p, '\n', r->len - r->pos);
+    size_t n = nl ? (size_t)(nl - p) : r->len - r->pos;
+    r->pos += n + (nl != NULL);
     r->line++;
-    size_t n = strlen(str);
-    if (n > 0 && str[n - 1] != '\n') {
-        int ch = fgetc(r->f);
-        if (ch != EOF && ch != '\n') {
-            while (ch != EOF && ch != '\n') ch = fgetc(r->f);
-            if (!r->long_line) r->long_line = r->line;
-        }
+    r->first = n > 0 ? p[0] : '\0';
+    const char *nul = memchr(p, '\0', n);
+    size_t keep = without_comment(p, n);
+    if (nul)
+        snprintf(r->bad, sizeof r->bad, "NUL byte at column %zu (a binary file, not an INI config?)",
+                 (size_t)(nul - p) + 1);
+    else if (n > CFG_MAX_LINE_BYTES)
+        snprintf(r->bad, sizeof r->bad, "line longer than %d bytes", CFG_MAX_LINE_BYTES);
+    else if (num < 2 || keep > (size_t)num - 2)   /* room for "\n" and the NUL */
+        snprintf(r->bad, sizeof r->bad, "line longer than %d bytes (not counting a ';' comment)", num - 2);
+    else {
+        memcpy(str, p, keep);
+        str[keep] = '\n';
+        str[keep + 1] = '\0';
+        return str;
     }
-    snprintf(r->raw, sizeof r->raw, "%s", str);
-    return str;
+    r->bad_line = r->line;
+    return NULL;
+}
+
+/* Reads the regular file at path (at most CFG_MAX_FILE_BYTES) into a
+ * malloc'ed buffer. 0, or -1 with one line: a folder, device or FIFO is
+ * refused before any read (opening does not block on a FIFO). */
+static int read_config_file(const char *path, char **text, size_t *len) {
+    *text = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) { ll_error("%s: cannot open config: %s", path, strerror(errno)); return -1; }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        ll_error("%s: cannot read config: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ll_error("%s: cannot read config: %s", path,
+                 S_ISDIR(st.st_mode) ? "it is a directory" : "not a regular file (a device, FIFO or socket)");
+        close(fd);
+        return -1;
+    }
+    if ((uint64_t)st.st_size > CFG_MAX_FILE_BYTES) {
+        ll_error("%s: config is larger than %zu bytes (not a config file?)", path, CFG_MAX_FILE_BYTES);
+        close(fd);
+        return -1;
+    }
+    char *buf = ll_malloc(CFG_MAX_FILE_BYTES + 1);
+    if (!buf) { close(fd); return -1; }
+    size_t n = 0;
+    /* read to end of file, not to st_size: the file may change meanwhile */
+    while (n <= CFG_MAX_FILE_BYTES) {
+        ssize_t got = read(fd, buf + n, CFG_MAX_FILE_BYTES + 1 - n);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            ll_error("%s: cannot read config: %s", path, strerror(errno));
+            free(buf);
+            close(fd);
+            return -1;
+        }
+        if (got == 0) break;
+        n += (size_t)got;
+    }
+    close(fd);
+    if (n > CFG_MAX_FILE_BYTES) {
+        ll_error("%s: config is larger than %zu bytes (not a config file?)", path, CFG_MAX_FILE_BYTES);
+        free(buf);
+        return -1;
+    }
+    *text = buf;
+    *len = n;
+    return 0;
 }
 
 /* inih handler: one name=value pair of the current line. Returns 1 to go on,
@@ -325,7 +423,7 @@ static int ini_handler_fn(void *user, const char *section, const char *name, con
         suggest_key(full, hint, sizeof hint);
         snprintf(problem, sizeof problem, "unknown key '%s' in [%s]%s", name, section, hint);
     } else if (st->seen[idx] && st->prev_idx == idx &&
-               (st->reader->raw[0] == ' ' || st->reader->raw[0] == '\t')) {
+               (st->reader->first == ' ' || st->reader->first == '\t')) {
         snprintf(problem, sizeof problem,
                  "indented line is read as a continuation of %s; remove the indentation", full);
     } else if (st->seen[idx]) {
@@ -349,35 +447,33 @@ static int ini_handler_fn(void *user, const char *section, const char *name, con
  * an unknown section or key, a key set twice, a bad number or a value out of
  * range. Cross-key rules are cfg_validate's job. */
 int cfg_load_ini(cfg_config *c, const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) { ll_error("%s: cannot open config: %s", path, strerror(errno)); return -1; }
-    line_reader reader = {.f = f};
+    char *text;
+    line_reader reader = {0};
+    if (read_config_file(path, &text, &reader.len) != 0) return -1;
+    reader.text = text;
     ini_state *st = ll_calloc(1, sizeof *st);
-    if (!st) { fclose(f); return -1; }
+    if (!st) { free(text); return -1; }
     st->cfg = *c;
     st->reader = &reader;
     st->prev_idx = -1;
+    /* the reader stops at a line it refuses, so any error inih or the
+     * handler found lies before it: the first problem in the file wins */
     int rc = ini_parse_stream(read_line, &reader, ini_handler_fn, st);
-    int read_failed = ferror(f);
-    fclose(f);
     int ok = 0;
-    if (read_failed) {
-        /* fopen succeeds on a directory; the read is where it fails. */
-        ll_error("%s: cannot read config (a directory or an I/O error?)", path);
-    } else if (rc < 0) {
+    if (rc < 0) {
         ll_error("%s: out of memory parsing config", path);
-    } else if (reader.long_line && (rc == 0 || reader.long_line <= rc) &&
-               (!st->err_line || reader.long_line <= st->err_line)) {
-        ll_error("%s:%d: line longer than %d bytes", path, reader.long_line, reader.max_line - 2);
     } else if (st->err_line && (rc == 0 || st->err_line <= rc)) {
         ll_error("%s:%d: %s", path, st->err_line, st->err);
     } else if (rc > 0) {
         ll_error("%s:%d: syntax error (expected '[section]', 'key = value' or a ';' comment)", path, rc);
+    } else if (reader.bad_line) {
+        ll_error("%s:%d: %s", path, reader.bad_line, reader.bad);
     } else {
         *c = st->cfg;
         ok = 1;
     }
     free(st);
+    free(text);
     return ok ? 0 : -1;
 }
 
@@ -470,8 +566,52 @@ int cfg_load_string(cfg_config *c, const char *text, const char *origin) {
 
 /* ---- whole-config checks and output ---- */
 
-/* Checks every key's range (a config may be built in code, not parsed) and
- * the cross-key rules. Returns 0, or -1 with one line naming the keys. */
+/* Checks what the model and the batch take against the sizes the model code
+ * accepts (GPT_MAX_PARAMS, GPT_MAX_ACTS_BYTES, B*T rows in an int) and
+ * against this machine's memory (RAM + swap must hold at least parameters,
+ * gradients and activations, the part of a rank's memory no ZeRO shards), so
+ * an impossible config is refused with the keys named before anything is
+ * allocated. Called after the per-key ranges hold. 0 / -1 with one line. */
+static int check_sizes(const cfg_config *c) {
+    gpt_config mc = {c->n_layer, c->n_head, c->n_embd, c->block_size, c->vocab_size};
+    size_t params = gpt_count_params(&mc);
+    if (params > GPT_MAX_PARAMS) {
+        ll_error("config: model.n_embd = %d with model.n_layer = %d gives %.3g parameters, more than the %.3g "
+                 "llmpi accepts (lower model.n_embd or model.n_layer)",
+                 c->n_embd, c->n_layer, (double)params, (double)GPT_MAX_PARAMS);
+        return -1;
+    }
+    size_t rows = (size_t)c->batch_size * (size_t)c->seq_len;
+    if (rows > INT_MAX) {
+        ll_error("config: train.batch_size = %d x train.seq_len = %d = %zu tokens per micro-step, more than %d",
+                 c->batch_size, c->seq_len, rows, INT_MAX);
+        return -1;
+    }
+    size_t acts = gpt_acts_bytes(&mc, c->batch_size, c->seq_len, 1);
+    const double gib = 1.0 / (1 << 30);
+    if (acts > GPT_MAX_ACTS_BYTES) {
+        ll_error("config: activations for train.batch_size = %d x train.seq_len = %d need %.3g GiB, more than "
+                 "the %.0f GiB llmpi accepts (lower train.batch_size or train.seq_len)",
+                 c->batch_size, c->seq_len, acts * gib, GPT_MAX_ACTS_BYTES * gib);
+        return -1;
+    }
+    struct sysinfo si;
+    double need = 2.0 * (double)params * sizeof(float) + (double)acts;
+    if (sysinfo(&si) == 0) {
+        double have = ((double)si.totalram + (double)si.totalswap) * (si.mem_unit ? si.mem_unit : 1);
+        if (need > have) {
+            ll_error("config: model and batch need at least %.1f GiB (parameters, gradients, activations), "
+                     "more than this machine's %.1f GiB of memory (lower model.n_embd, model.n_layer, "
+                     "train.batch_size or train.seq_len)", need * gib, have * gib);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Checks every key's range (a config may be built in code, not parsed), the
+ * cross-key rules and the sizes they imply (check_sizes). Returns 0, or -1
+ * with one line naming the keys. */
 int cfg_validate(const cfg_config *c) {
     for (int i = 0; i < N_KEYS; i++) {
         const key_info *k = &keys[i];
@@ -497,7 +637,7 @@ int cfg_validate(const cfg_config *c) {
         ll_error("config: vocab_size = %d is negative", c->vocab_size);
         return -1;
     }
-    return 0;
+    return check_sizes(c);
 }
 
 /* Prints "  section.key   value" lines aligned on one column, rank 0 only. */
