@@ -257,7 +257,9 @@ char *sft_mixed_report_json(const sft_mixed *x, const sft_mix *m);
 
 /* Interleaves counts[0..n) by greatest sampling error: writes the source of
  * each of the sum(counts) positions to order. At every prefix k, source i's
- * count is within 1 of counts[i] / total * k; ties go to the lower index. */
+ * count is within 1 of counts[i] / total * k (floor <= count <= ceil): among
+ * the sources not above that ceiling, the one whose next example is most
+ * overdue goes next; ties go to the lower index. */
 int sft_blend_order(const int64_t *counts, int n, uint16_t *order);
 
 /* Chooses round(weight x n) of n items: whole passes, each a seeded

@@ -272,22 +272,31 @@ void sft_mix_free(sft_mix *m) {
 
 /* ---- blending ---- */
 
-/* Greatest-sampling-error interleave; see sft.h. */
+/* Interleaves by greatest sampling error within quota; see sft.h.
+ * Position k (1-based) may take source i only if i is not ahead of its upper
+ * quota (got_i < c_i k / N); among those, the source whose next example is
+ * most overdue, i.e. due earliest at ceil((got_i + 1) N / c_i), wins (ties:
+ * lower index). This is earliest-deadline-first over the windows that keep
+ * floor(c_i k / N) <= got_i <= ceil(c_i k / N), which always has a solution
+ * (Balinski and Young's quota method), so every prefix is within 1 of the
+ * share. Megatron's plain largest (share k - got) rule can drift past 1
+ * with many sources; this one cannot. Exact integer arithmetic throughout. */
 int sft_blend_order(const int64_t *counts, int n, uint16_t *order) {
     int64_t total = 0;
     for (int i = 0; i < n; i++) total += counts[i];
+    if (total > 2000000000LL) { ll_error("sft: blend of %lld examples is too large", (long long)total); return -1; }
     int64_t *got = ll_calloc((size_t)(n ? n : 1), sizeof *got);
     if (!got) return -1;
-    for (int64_t k = 0; k < total; k++) {
-        /* error_i = counts_i / total * (k + 1) - got_i, scaled by total */
+    for (int64_t k = 1; k <= total; k++) {
         int best = -1;
-        int64_t best_err = 0;
+        int64_t best_due = 0;
         for (int i = 0; i < n; i++) {
-            if (got[i] == counts[i]) continue;
-            int64_t err = counts[i] * (k + 1) - got[i] * total;
-            if (best < 0 || err > best_err) { best = i; best_err = err; }
+            if (got[i] == counts[i] || got[i] * total >= k * counts[i]) continue;
+            int64_t due = ((got[i] + 1) * total + counts[i] - 1) / counts[i];
+            if (best < 0 || due < best_due) { best = i; best_due = due; }
         }
-        order[k] = (uint16_t)best;
+        if (best < 0) { free(got); ll_error("sft: blend found no source for position %lld", (long long)k); return -1; }
+        order[k - 1] = (uint16_t)best;
         got[best]++;
     }
     free(got);

@@ -15,9 +15,9 @@
 
 /* tests/sft/fixtures/<name> under the source tree. */
 static inline const char *fixture(const char *name) {
-    static char path[4][1024];
+    static char path[16][1024];
     static int k;
-    k = (k + 1) % 4;
+    k = (k + 1) % 16;
     const char *src = getenv("LLMPI_SOURCE_DIR");
     snprintf(path[k], sizeof path[k], "%s/tests/sft/fixtures/%s", src ? src : "..", name);
     return path[k];
