@@ -739,6 +739,7 @@ static int read_file(reader *r, const char *path) {
     r->file_bytes = bytes;
     r->file_len = n;
     r->fmt = r->o->format;
+    if (r->fmt != SFT_FORMAT_AUTO) r->st->detected = r->fmt;
     r->st->files++;
     int rc = 0;
     size_t first = 0;
