@@ -8,6 +8,8 @@
  *       for tests/sft/render_ref.py to check against the spec.
  *   sft_dump counts MIX
  *       prints one line per source: records, examples, skips by reason.
+ *   sft_dump report MIX TOKENIZER
+ *       builds the mix and prints sft_mixed_report_json.
  *   sft_dump time MIX TOKENIZER
  *       runs sft_mix_build once on one thread and prints input MB, seconds
  *       and MB/s (parse + render + tokenize + dedupe + blend).
@@ -109,7 +111,15 @@ int main(int argc, char **argv) {
     if (argc < 4) { fprintf(stderr, "sft_dump: %s needs a tokenizer\n", argv[1]); goto done; }
     tokenizer *tok = tok_load(argv[3]);
     if (!tok) goto done;
-    if (!strcmp(argv[1], "time")) {
+    if (!strcmp(argv[1], "report")) {
+        sft_mixed x;
+        if (sft_mix_build(&m, tok, &x) == 0) {
+            char *text = sft_mixed_report_json(&x, &m);
+            if (text) { printf("%s\n", text); rc = 0; }
+            free(text);
+            sft_mixed_free(&x);
+        }
+    } else if (!strcmp(argv[1], "time")) {
         ll_set_threads(1);
         int64_t bytes = 0;
         for (int i = 0; i < m.n_sources; i++) bytes += input_bytes(m.sources[i].path);

@@ -4,7 +4,7 @@
 add_executable(sft_dump ${CMAKE_SOURCE_DIR}/tests/sft_dump.c)
 target_link_libraries(sft_dump PRIVATE llmpi_core)
 
-foreach(_mix fixtures shared)
+foreach(_mix fixtures demo shared)
   add_test(NAME sft_render_ref_${_mix}
     COMMAND bash ${CMAKE_SOURCE_DIR}/tests/sft/render_check.sh ${_mix} $<TARGET_FILE:sft_dump>)
   set_tests_properties(sft_render_ref_${_mix} PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # render_check.sh MODE SFT_DUMP: dumps rendered examples of every source of a
 # mix (tests/sft_dump.c) and checks them with the independent Python renderer
-# (tests/sft/render_ref.py). MODE fixtures: tests/sft/fixtures-mix.ini;
+# (tests/sft/render_ref.py). MODE fixtures: tests/sft/fixtures-mix.ini; demo:
+# configs/sft-demo-mix.ini over data/sft;
 # MODE shared: configs/sft-mix.ini over ../shared/data/sft (77 without it).
 set -euo pipefail
 mode="$1"
@@ -10,6 +11,7 @@ src="${LLMPI_SOURCE_DIR:?}"
 bin="${LLMPI_BIN:?}"
 case "$mode" in
   fixtures) mix="$src/tests/sft/fixtures-mix.ini"; per=1000 ;;
+  demo) mix="$src/configs/sft-demo-mix.ini"; per=1000 ;;
   shared)
     if [[ ! -d "${LLMPI_SHARED_DATA:-/nonexistent}/sft" ]]; then echo "no shared data: skipped"; exit 77; fi
     mix="$src/configs/sft-mix.ini"; per=150 ;;
