@@ -4,11 +4,12 @@
  */
 #include "fuzz_util.h"
 #include "llmpi/ckpt.h"
+#include "llmpi/h5.h"
 #include "llmpi/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int quiet;
-    if (!quiet) { store_quiet_hdf5(); quiet = 1; }
+    if (!quiet) { h5u_quiet(); quiet = 1; }
     const char *path = fz_write_temp(data, size, ".h5");
     gpt_config cfg;
     ckpt_meta meta;

@@ -3,11 +3,12 @@
  * tokens and document offsets of each split the way the loader does.
  */
 #include "fuzz_util.h"
+#include "llmpi/h5.h"
 #include "llmpi/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int quiet;
-    if (!quiet) { store_quiet_hdf5(); quiet = 1; }
+    if (!quiet) { h5u_quiet(); quiet = 1; }
     const char *path = fz_write_temp(data, size, ".h5");
     store_reader s;
     fz_capture cap;
