@@ -33,6 +33,9 @@ int comm_default_threads(const comm_world *w);
 
 /* ---- small collectives and messages for the data stages (prepare) ----
  * Each returns 0 / -1 (one line) unless said otherwise; counts may exceed INT_MAX. */
+/* This process's rank in MPI_COMM_WORLD (MPI must be initialised); not
+ * collective, unlike comm_init. */
+int comm_rank(void);
 /* 1 on every rank when every rank passes a non-zero flag, else 0. */
 int comm_all(int flag);
 /* Broadcasts bytes of buf from root. */

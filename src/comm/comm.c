@@ -73,6 +73,12 @@ int comm_default_threads(const comm_world *w) {
 
 /* ---- small collectives and messages for the data stages ---- */
 
+int comm_rank(void) {
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    return rank;
+}
+
 int comm_all(int flag) {
     int in = flag != 0, all = 0;
     if (MPI_Allreduce(&in, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS) return 0;

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "llmpi/comm.h"
 #include "llmpi/h5.h"
 #include "llmpi/util.h"
 
@@ -638,18 +639,13 @@ struct store_pwriter {
 };
 
 /* 1 on every rank if ok is 1 on every rank. */
-static int all_ok(int ok) {
-    int all = 0;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    return all;
-}
+static int all_ok(int ok) { return comm_all(ok); }
 
 /* Creates the temporary file with the MPI-IO driver. The temporary name is
  * rank 0's (<out>.tmp.<pid of rank 0>), so every rank opens the same file. */
 store_pwriter *store_pwriter_create(const char *path, uint32_t vocab_size, uint32_t eot_id,
                                     const char *tokenizer_identity) {
-    int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    int rank = comm_rank();
     int ok = 1;
     if (vocab_size == 0 || vocab_size > INT32_MAX || eot_id >= vocab_size || !tokenizer_identity ||
         strlen(tokenizer_identity) >= TOK_IDENTITY_MAX || strlen(path) >= 1024) {
@@ -670,7 +666,7 @@ store_pwriter *store_pwriter_create(const char *path, uint32_t vocab_size, uint3
     for (int i = 0; i < 2; i++) w->tokens[i] = w->offsets[i] = -1;
     snprintf(w->path, sizeof w->path, "%s", path);
     if (rank == 0 && ll_tmp_path(w->tmp, sizeof w->tmp, path) != 0) w->tmp[0] = '\0';
-    MPI_Bcast(w->tmp, (int)sizeof w->tmp, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (comm_bcast(w->tmp, sizeof w->tmp, 0) != 0) w->tmp[0] = '\0';
     w->vocab_size = vocab_size;
     w->eot_id = eot_id;
     snprintf(w->tokenizer, sizeof w->tokenizer, "%s", tokenizer_identity);
@@ -681,6 +677,7 @@ store_pwriter *store_pwriter_create(const char *path, uint32_t vocab_size, uint3
         return NULL;
     }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    /* HDF5's MPI-IO driver: the one MPI use outside src/comm (it needs the communicator) */
     if (fapl >= 0 && H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL) >= 0 &&
         H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0)
         w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
@@ -815,7 +812,7 @@ int store_pwriter_finish(store_pwriter *w, int ok) {
         if (good && ll_commit_file(w->tmp, w->path) == 0) committed = 1;
         else unlink(w->tmp);
     }
-    MPI_Bcast(&committed, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (comm_bcast(&committed, sizeof committed, 0) != 0) committed = 0;
     free(w);
     return committed ? 0 : -1;
 }
