@@ -16,6 +16,16 @@
 /* Silences HDF5's own error stack printing (we print one line ourselves). */
 void h5u_quiet(void);
 
+/* Checks, with plain reads, what libhdf5 would trust blindly: the signature,
+ * the superblock (8-byte addresses, end of file not beyond the file's size)
+ * and the root object header (every chunk inside the file, every message
+ * inside its chunk, every attribute message's name, type, dataspace and data
+ * inside the message). 0, or -1 with one line naming path. */
+int h5u_check_file(const char *path);
+/* h5u_check_file, then H5Fopen read-only with H5F_CLOSE_STRONG. The file
+ * id, or -1 with one line. */
+int64_t h5u_open_readonly(const char *path);
+
 /* The root "format" attribute of the file at path, into out ("" when the
  * file is HDF5 but has none): how `llmpi info` tells the formats apart.
  * -1 with one line when the file is unreadable or not HDF5. */

@@ -202,14 +202,8 @@ int store_open(store_reader *s, const char *path) {
         ll_error("%s: path too long", path);
         return -1;
     }
-    if (access(path, R_OK) != 0) { ll_error("%s: cannot read: %s", path, strerror(errno)); return -1; }
-    htri_t is_h5 = H5Fis_hdf5(path);
-    if (is_h5 <= 0) { ll_error("%s: not an HDF5 file (or truncated)", path); return -1; }
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-    s->file = H5Fopen(path, H5F_ACC_RDONLY, fapl >= 0 ? fapl : H5P_DEFAULT);
-    if (fapl >= 0) H5Pclose(fapl);
-    if (s->file < 0) { ll_error("%s: cannot open as HDF5 (truncated or damaged?)", path); return -1; }
+    s->file = h5u_open_readonly(path);
+    if (s->file < 0) return -1;
 
     char format[64];
     uint64_t version = 0, vocab = 0, eot = 0, counts[4] = {0};
