@@ -412,6 +412,20 @@ int h5u_attr_read_u64(int64_t loc, const char *name, uint64_t *out, const char *
     return rc;
 }
 
+/* HDF5 1.8 format bounds on fapl (superblock v2 and object headers v2,
+ * both checksummed by HDF5) and, on fcpl, room for H5U_COMPACT_ATTRS
+ * attributes in the root object header before HDF5 moves them to dense
+ * storage (which h5u_check_file cannot see into), and no modification times
+ * in the root group's header. 0 / -1 (nothing printed). */
+int h5u_set_format(int64_t fapl, int64_t fcpl) {
+    if (fapl >= 0 && H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) return -1;
+    /* the root group's header would carry modification times: off, for byte-identical reruns */
+    if (fcpl >= 0 && (H5Pset_attr_phase_change(fcpl, H5U_COMPACT_ATTRS, H5U_COMPACT_ATTRS - 8) < 0 ||
+                      H5Pset_obj_track_times(fcpl, 0) < 0))
+        return -1;
+    return 0;
+}
+
 /* Creates a group without modification times (they would make two runs
  * on the same input differ byte-wise). Returns the id or -1 (no line printed). */
 int64_t h5u_create_group(int64_t loc, const char *name) {
