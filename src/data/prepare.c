@@ -127,6 +127,8 @@ static int list_inputs(const prep_options *o, path_list *files) {
     wo.filter = WALK_TXT;
     wo.strict = 1;
     walk_list wl = {0};
+    /* before anything is read or written: --out must not replace an input */
+    if (walk_check_output(o->inputs, (size_t)o->n_inputs, o->out, "prepare") != 0) return -1;
     int rc = walk_inputs(o->inputs, (size_t)o->n_inputs, &wo, &wl);
     if (rc == 0) {
         files->paths = ll_calloc(wl.n ? wl.n : 1, sizeof *files->paths);

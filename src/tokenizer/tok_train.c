@@ -669,6 +669,7 @@ static tokenizer *train(const train_input *in, const tok_train_options *o) {
         walk_options wo;
         walk_options_default(&wo);
         wo.strict = 1;
+        wo.max_file_bytes = 0;   /* files are streamed in windows: any size */
         if (walk_inputs(in->paths, (size_t)in->n_paths, &wo, &files) != 0) goto out;
         if (files.n == 0) { ll_error("tokenizer: train: no *.txt file in the given input"); goto out; }
         window = ll_malloc(TRAIN_WINDOW_BYTES);
