@@ -163,6 +163,7 @@ static int cmd_encode(int argc, char **argv) {
     size_t n = 0;
     tok_ids ids = {0};
     int rc = 1;
+    tok_set_error_place("stdin");
     if (read_stdin(&text, &n) == 0 && tok_encode(t, text, n, allow_special, &ids) == 0) {
         for (size_t i = 0; i < ids.n; i++) printf(i ? " %d" : "%d", (int)ids.ids[i]);
         printf("\n");
@@ -236,7 +237,9 @@ static int report_compression(const tokenizer *t, const char **inputs, int n_inp
         if (failed || ll_read_file(inputs[i], &text, &n) != 0) { failed = 1; continue; }
         tok_ids ids = {0};
         double s = ll_now();
+        tok_set_error_place(inputs[i]);
         if (tok_encode(t, text, n, 0, &ids) != 0) failed = 1;
+        tok_set_error_place(NULL);
         cpu += ll_now() - s;
         bytes += n;
         tokens += ids.n;

@@ -456,7 +456,10 @@ static int process_books(const path_list *files, const int *owner, int rank, con
         m[M_BYTES_IN] = n_raw;
         if (text) {
             t = ll_now();
-            if (prep_encode(tok, text, n_text, &ids) != 0) { clean_result_free(&r); free(raw); rc = -1; break; }
+            tok_set_error_place(path);
+            int encoded = prep_encode(tok, text, n_text, &ids);
+            tok_set_error_place(NULL);
+            if (encoded != 0) { clean_result_free(&r); free(raw); rc = -1; break; }
             tm->t[PREP_T_TOKENIZE] += ll_now() - t;
             tm->bytes_text += (double)n_text;
             m[M_BYTES_TEXT] = n_text;
