@@ -747,8 +747,10 @@ int prep_run(const prep_options *o, prep_report *rep) {
     rep->wall = ll_now() - t_start;
     rc = 0;
 done:
-    if (w) store_pwriter_finish(w, 0);
+    /* the scratch file first: on a full disk its space is what lets the
+     * store's close flush (a failed HDF5 close crashes at MPI_Finalize) */
     spill_close(&sp);
+    if (w) store_pwriter_finish(w, 0);
     layout_free(&layout);
     progress_free(&pg);
     clean_ctx_free(cctx);

@@ -522,6 +522,16 @@ struct store_writer {
     writer_split split[2];
 };
 
+/* Closes a file whose content is being thrown away. On a full disk HDF5's
+ * close fails while flushing its metadata and leaves the file half-closed in
+ * its id table, which then crashes at exit (MPI_Finalize runs HDF5's
+ * cleanup): empty the file first so the flush has room, and close again if
+ * the first close still failed. */
+static void close_discarding(hid_t file, const char *tmp) {
+    if (tmp[0] && truncate(tmp, 0) != 0) { /* nothing to free: close as it is */ }
+    if (H5Fclose(file) < 0) H5Fclose(file);
+}
+
 /* Frees the writer's memory and HDF5 handles (the file is left on disk). */
 static void writer_release(store_writer *w) {
     for (int i = 0; i < 2; i++) {
@@ -532,7 +542,7 @@ static void writer_release(store_writer *w) {
         free(ws->tok_buf);
         free(ws->off_buf);
     }
-    if (w->file >= 0) H5Fclose(w->file);
+    if (w->file >= 0) close_discarding(w->file, w->tmp);
     free(w);
 }
 
@@ -718,6 +728,7 @@ int store_writer_finish(store_writer *w) {
         ws->tokens = ws->offsets = ws->group = -1;
     }
     herr_t closed = H5Fclose(w->file);
+    if (closed < 0) close_discarding(w->file, w->tmp);   /* the id is still HDF5's: let go of it */
     w->file = -1;
     if (closed < 0) {
         ll_error("%s: closing failed (disk full?)", w->tmp);
@@ -956,6 +967,10 @@ int store_pwriter_finish(store_pwriter *w, int ok) {
         if (w->offsets[i] >= 0) H5Dclose(w->offsets[i]);
     }
     int good = all_ok(ok && !w->failed);
+    /* a failed store is thrown away: empty it before the collective close,
+     * so that a full disk cannot fail the close (see close_discarding) */
+    if (!good && w->rank == 0 && truncate(w->tmp, 0) != 0) { /* closing as it is */ }
+    if (!good) comm_all(1);   /* every rank waits for the truncation */
     herr_t closed = H5Fclose(w->file);
     good = all_ok(good && closed >= 0);
     int committed = 0;
