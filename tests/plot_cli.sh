@@ -98,4 +98,32 @@ check "unwritable --out: one line" [ "$(wc -l < "$WORK/err")" -eq 1 ]
 "$BIN" plot >/dev/null 2>&1; rc=$?
 check "no RUNDIR: usage error 2" [ $rc -eq 2 ]
 
+# ---- issue 9: no byte of a path becomes a gnuplot command ----
+pwned="$WORK/pwned"
+evil="$WORK/run'
+!touch $pwned
+#"
+mkdir -p "$evil" && cp "$RUN/metrics.jsonl" "$evil/"
+"$BIN" plot "$evil" > /dev/null 2> "$WORK/err"; rc=$?
+check "RUNDIR with a newline: refused (exit 1)" [ $rc -eq 1 ]
+check "RUNDIR with a newline: one line naming the control character" \
+  bash -c '[ "$(wc -l < "$1")" -eq 1 ] && grep -q "control character" "$1"' _ "$WORK/err"
+check "RUNDIR with a newline: no shell command ran" [ ! -e "$pwned" ]
+"$BIN" plot "$RUN" --out "$WORK/x'
+!touch $pwned
+#.png" > /dev/null 2> "$WORK/err"; rc=$?
+check "--out with a newline: refused" [ $rc -eq 1 ]
+check "--out with a newline: no shell command ran" [ ! -e "$pwned" ]
+TMPDIR="$WORK/t
+!touch $pwned" "$BIN" plot "$RUN" --out "$WORK/t.png" > /dev/null 2> "$WORK/err"; rc=$?
+check "TMPDIR with a newline: refused" [ $rc -eq 1 ]
+check "TMPDIR with a newline: no shell command ran" [ ! -e "$pwned" ]
+quoted="$WORK/it's \"run\" \\ \$(touch $pwned)"
+mkdir -p "$quoted" && cp "$RUN/metrics.jsonl" "$quoted/"
+"$BIN" plot "$quoted" > /dev/null 2> "$WORK/err"; rc=$?
+check "quotes, backslash, \$() in RUNDIR: plotted" [ $rc -eq 0 ] && [ -f "$quoted/loss.png" ]
+check "quotes in RUNDIR: no shell command ran" [ ! -e "$pwned" ]
+"$BIN" plot "$RUN" --bogus > /dev/null 2> "$WORK/err"; rc=$?
+check "unknown option: exit 2, one line" [ $rc -eq 2 ] && [ "$(cat "$WORK/err")" = "llmpi: plot: unknown option '--bogus' (see llmpi plot --help)" ]
+
 [ $fails -eq 0 ] && echo "plot_cli: all passed" || { echo "plot_cli: $fails failed"; exit 1; }

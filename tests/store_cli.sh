@@ -121,6 +121,7 @@ if command -v h5mkgrp >/dev/null; then
     grep -q "not an llmpi file" "$T/stderr" || fail "info on foreign HDF5: $(cat "$T/stderr")"
 fi
 cp "$T/s.h5" "$T/cut.h5"
-truncate -s 3000 "$T/cut.h5"
+truncate -s $(( $(stat -c %s "$T/s.h5") / 2 )) "$T/cut.h5"
 expect_error "$T/none" "$BIN" info "$T/cut.h5"
+grep -q "truncated" "$T/stderr" || fail "info on a truncated store: $(cat "$T/stderr")"
 echo "store_cli: all checks passed"

@@ -232,6 +232,9 @@ static void set_attr_str(const char *path, const char *name, const char *value) 
 static void replace_dataset(const char *path, const char *dset, hid_t file_type, const uint64_t *values, hsize_t n) {
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
     assert_true(f >= 0);
+    /* without its checksums, as stores were before them: what refuses the
+     * file is then the structural check under test, not a missing crc32c */
+    if (H5Aexists(f, "checksums") > 0) H5Adelete(f, "checksums");
     assert_true(H5Ldelete(f, dset, H5P_DEFAULT) >= 0);
     hid_t sp = H5Screate_simple(1, &n, NULL);
     hid_t d = H5Dcreate2(f, dset, file_type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -366,6 +369,96 @@ static void test_refuses_bad_datasets(void **state) {
     store_close(&r);
 }
 
+/* Overwrites element at of a dataset in place (the stored crc32c stays). */
+static void poke_u64(const char *path, const char *dset, hsize_t at, uint64_t value) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+    hid_t fs = H5Dget_space(d);
+    hsize_t one = 1;
+    hid_t ms = H5Screate_simple(1, &one, NULL);
+    assert_true(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &at, NULL, &one, NULL) >= 0);
+    assert_true(H5Dwrite(d, H5T_NATIVE_UINT64, ms, fs, H5P_DEFAULT, &value) >= 0);
+    H5Sclose(ms); H5Sclose(fs); H5Dclose(d); H5Fclose(f);
+}
+
+/* Content checksums: every dataset's CRC-32C is stored and verified on open
+ * (unless STORE_OPEN_NO_VERIFY); stores without them still open. */
+static void test_checksums(void **state) {
+    (void)state;
+    const char *p = fresh_store("crc.h5");
+    store_reader r;
+    assert_int_equal(store_open(&r, p), 0);
+    assert_int_equal(r.has_checksums, 1);
+    assert_int_equal(store_verify(&r), 0);
+    store_close(&r);
+
+    /* one token changed to another valid id: only the checksum can tell */
+    static const char *const dsets[4] = {"/train/tokens", "/val/tokens", "/train/doc_offsets", "/val/doc_offsets"};
+    for (int k = 0; k < 4; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "crc%d.h5", k);
+        p = fresh_store(name);
+        /* tokens: a valid id; offsets: a valid (still increasing) value is impossible
+         * for the first, so change the last offset by one (still < n_tokens) */
+        if (k < 2) {
+            store_reader q;
+            assert_int_equal(store_open(&q, p), 0);
+            int32_t first;
+            assert_int_equal(store_read(&q, (store_split)k, 0, 1, &first), 0);
+            store_close(&q);
+            poke_u64(p, dsets[k], 0, (uint64_t)(first == 7 ? 8 : 7));
+        } else {
+            poke_u64(p, dsets[k], k == 2 ? 2 : 1, k == 2 ? 11 : 3);
+        }
+        char want[80];
+        snprintf(want, sizeof want, "%s: content checksum mismatch", dsets[k]);
+        TU_EXPECT_FAIL_ONE_LINE(open_fails(p), want);
+        assert_int_equal(store_open_flags(&r, p, STORE_OPEN_NO_VERIFY), 0);
+        TU_EXPECT_FAIL_ONE_LINE(store_verify(&r), want);
+        store_close(&r);
+    }
+
+    /* a store from before the checksums: opens, nothing to verify */
+    p = fresh_store("nocrc.h5");
+    hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(H5Adelete(f, "checksums") >= 0);
+    for (int k = 0; k < 4; k++) assert_true(H5Adelete_by_name(f, dsets[k], "crc32c", H5P_DEFAULT) >= 0);
+    H5Fclose(f);
+    assert_int_equal(store_open(&r, p), 0);
+    assert_int_equal(r.has_checksums, 0);
+    assert_int_equal(store_verify(&r), 0);
+    store_close(&r);
+
+    /* checksums announced but one missing, or of an unknown kind */
+    p = fresh_store("crcgone.h5");
+    f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(H5Adelete_by_name(f, "/val/tokens", "crc32c", H5P_DEFAULT) >= 0);
+    H5Fclose(f);
+    TU_EXPECT_FAIL_ONE_LINE(open_fails(p), "/val/tokens: attribute crc32c: missing");
+    p = fresh_store("crckind.h5");
+    set_attr_str(p, "checksums", "md5");
+    TU_EXPECT_FAIL_ONE_LINE(open_fails(p), "checksums 'md5'");
+}
+
+/* The byte tokenizer has 257 ids: a store naming it with another vocab is damaged. */
+static void test_bytes_vocab(void **state) {
+    (void)state;
+    const size_t train[] = {5, 7};
+    const size_t val[] = {4};
+    expected_store e;
+    const char *p = tu_path("bytes512.h5");
+    build_store(p, 512, 256, train, 2, val, 1, 3, &e);
+    expected_free(&e);
+    set_attr_str(p, "tokenizer", TOK_BYTES_IDENTITY);
+    TU_EXPECT_FAIL_ONE_LINE(open_fails(p), "tokenizer bytes-v1 has vocab_size 257, but the store says 512");
+    p = tu_path("bytes257.h5");
+    build_store(p, 257, 256, train, 2, val, 1, 3, &e);
+    expected_free(&e);
+    set_attr_str(p, "tokenizer", TOK_BYTES_IDENTITY);
+    assert_int_equal(open_fails(p), 0);
+}
+
 static int setup(void **state) {
     (void)state;
     h5u_quiet();
@@ -388,6 +481,8 @@ int main(void) {
         cmocka_unit_test(test_refuses_truncated_and_foreign),
         cmocka_unit_test(test_refuses_bad_attributes),
         cmocka_unit_test(test_refuses_bad_datasets),
+        cmocka_unit_test(test_checksums),
+        cmocka_unit_test(test_bytes_vocab),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -16,6 +16,16 @@
 /* Silences HDF5's own error stack printing (we print one line ourselves). */
 void h5u_quiet(void);
 
+/* Checks, with plain reads, what libhdf5 would trust blindly: the signature,
+ * the superblock (8-byte addresses, end of file not beyond the file's size)
+ * and the root object header (every chunk inside the file, every message
+ * inside its chunk, every attribute message's name, type, dataspace and data
+ * inside the message). 0, or -1 with one line naming path. */
+int h5u_check_file(const char *path);
+/* h5u_check_file, then H5Fopen read-only with H5F_CLOSE_STRONG. The file
+ * id, or -1 with one line. */
+int64_t h5u_open_readonly(const char *path);
+
 /* The root "format" attribute of the file at path, into out ("" when the
  * file is HDF5 but has none): how `llmpi info` tells the formats apart.
  * -1 with one line when the file is unreadable or not HDF5. */
@@ -26,6 +36,13 @@ int h5u_attr_write_u64(int64_t loc, const char *name, uint64_t value, const char
 /* 0 and *exists = 0 if the attribute is absent (exists may be NULL: then absent is an error). */
 int h5u_attr_read_str(int64_t loc, const char *name, char *out, size_t cap, const char *path, int *exists);
 int h5u_attr_read_u64(int64_t loc, const char *name, uint64_t *out, const char *path);
+/* Attributes kept in an object header (compact) before HDF5 would move them
+ * to dense storage. */
+#define H5U_COMPACT_ATTRS 64
+/* The format llmpi writes: HDF5 1.8 bounds on a file access plist (metadata
+ * checksums; readable by HDF5 >= 1.8, h5dump, h5py) and compact attributes
+ * on a file creation plist; either may be -1. 0 / -1 (nothing printed). */
+int h5u_set_format(int64_t fapl, int64_t fcpl);
 /* Creates a group without modification times (byte-identical reruns); the
  * id, or -1 with nothing printed. */
 int64_t h5u_create_group(int64_t loc, const char *name);

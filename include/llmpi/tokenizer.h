@@ -135,4 +135,10 @@ int32_t tok_special_id(const tokenizer *t, const char *name);
 const char *tok_pattern(const tokenizer *t);
 const char *tok_identity(const tokenizer *t);
 
+/* Names the input (a file) that this thread encodes or counts next, for
+ * the tokenizer's error lines about the text itself (a regex match limit
+ * hit on pathological text); NULL clears it. The string must outlive the
+ * calls it covers. Thread-local. */
+void tok_set_error_place(const char *place);
+
 #endif

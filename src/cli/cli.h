@@ -16,5 +16,16 @@ int cmd_plot(int argc, char **argv);
 /* Shared option helpers: strict number parsing with the option named. */
 int cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
 int cli_parse_float(const char *opt, const char *s, double *out);
+/* Option errors, one style for every command:
+ *   llmpi: <command>: unknown option '--x' (see llmpi <command> --help)
+ *   llmpi: <command>: option '--out' needs a value (see llmpi <command> --help)
+ * Both return 2. cli_bad_option is for hand-parsed commands (takes_value: the
+ * options that need a value, NULL-terminated); cli_getopt_error for
+ * getopt_long users (optstring starting with ':', opterr = 0), given c. */
+int cli_bad_option(const char *command, const char *opt, const char *const *takes_value);
+int cli_getopt_error(const char *command, int c, char **argv);
+/* main.c's last word on a command: flushes stdout and turns rc 0 into 1
+ * (one line) when what the command printed could not be written. */
+int cli_finish_stdout(const char *command, int rc);
 
 #endif

@@ -51,9 +51,9 @@ int cmd_clean(int argc, char **argv) {
         else if (!strcmp(argv[i], "--no-unwrap")) opts.unwrap_prose = 0;
         else if (!strcmp(argv[i], "--quiet")) quiet = 1;
         else {
-            ll_error("clean: unknown or incomplete option '%s' (see llmpi clean --help)", argv[i]);
+            static const char *const takes_value[] = {"--out", NULL};
             free(inputs);
-            return 2;
+            return cli_bad_option("clean", argv[i], takes_value);
         }
     }
     if (!n_inputs || !out_dir) {

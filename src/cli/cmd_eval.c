@@ -39,7 +39,7 @@ int cmd_eval(int argc, char **argv) {
     long windows = 0, seq = 0, batch = 8;
     int json = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': ckpt = optarg; break;
         case 'd': data = optarg; break;
@@ -49,7 +49,7 @@ int cmd_eval(int argc, char **argv) {
         case 'b': if (cli_parse_int("--batch", optarg, 1, 4096, &batch) != 0) return 2; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return cli_getopt_error("eval", c, argv);
         }
     }
     if (optind < argc) { ll_error("eval: unexpected argument '%s'", argv[optind]); return 2; }

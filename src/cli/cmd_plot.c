@@ -11,8 +11,11 @@
  *   never replaces an earlier good one.
  * - A file with no usable loss at all is an error (exit 1); malformed
  *   lines are skipped by the reader with one warning each.
- * - Paths reach gnuplot as single-quoted strings and the shell as
- *   single-quoted words, so any file name is safe.
+ * - No byte of a path can become a gnuplot command: paths reach gnuplot as
+ *   single-quoted strings (a quote doubled) and the shell as single-quoted
+ *   words, and a path with a control character (a newline would end
+ *   gnuplot's command line inside the string) is refused before gnuplot
+ *   starts, with one line.
  * - Only rank 0 plots; other ranks (if any) return 0 at once.
  */
 #include <errno.h>
@@ -50,7 +53,21 @@ static int write_series(const char *path, const metrics_curve *s) {
     return 0;
 }
 
-/* Prints s as a gnuplot single-quoted string (a quote is written twice). */
+/* 0 if s can be a gnuplot string: no control character (bytes < 0x20 and
+ * 0x7f; a newline or carriage return would end the command there), else -1
+ * with one line naming what (the option) and the path. */
+static int gp_safe(const char *what, const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) {
+            ll_error("plot: %s: the path contains a control character (byte %d at %zu): rename it", what, *p,
+                     (size_t)(p - (const unsigned char *)s));
+            return -1;
+        }
+    return 0;
+}
+
+/* Prints s as a gnuplot single-quoted string (a quote is written twice;
+ * gp_safe has refused control characters). */
 static void gp_quote(FILE *f, const char *s) {
     fputc('\'', f);
     for (; *s; s++) {
@@ -234,11 +251,11 @@ int cmd_plot(int argc, char **argv) {
     const char *out = NULL;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return cli_getopt_error("plot", c, argv);
         }
     }
     if (optind != argc - 1) {
@@ -254,6 +271,7 @@ int cmd_plot(int argc, char **argv) {
         return 1;
     }
     if (!out) out = out_default;
+    if (gp_safe("RUNDIR", rundir) != 0 || gp_safe("--out", out) != 0) return 1;
 
     metrics_curves curves;
     int rc = 1;
@@ -274,6 +292,7 @@ int cmd_plot(int argc, char **argv) {
         dir[0] = '\0';
         goto done;
     }
+    if (gp_safe("TMPDIR", tmpdir) != 0) { dir[0] = '\0'; goto done; }
     if (!mkdtemp(dir)) {
         ll_error("plot: %s: cannot create a scratch directory: %s", dir, strerror(errno));
         dir[0] = '\0';

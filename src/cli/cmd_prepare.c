@@ -68,7 +68,8 @@ static int parse_options(int argc, char **argv, prep_options *o) {
         } else if (!strcmp(a, "--quiet")) {
             o->quiet = 1;
         } else {
-            ll_error("prepare: unknown option or missing value '%s' (see llmpi prepare --help)", a);
+            static const char *const takes_value[] = {"--tokenizer", "--out", "--val-fraction", "--seed", NULL};
+            cli_bad_option("prepare", a, takes_value);
             return -1;
         }
     }

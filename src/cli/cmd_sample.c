@@ -50,7 +50,7 @@ int cmd_sample(int argc, char **argv) {
     double temperature = 0.8, top_p = 1.0;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': ckpt = optarg; break;
         case 'p': prompt = optarg; break;
@@ -61,7 +61,7 @@ int cmd_sample(int argc, char **argv) {
         case 's': if (cli_parse_int("--seed", optarg, 0, 1L << 62, &seed) != 0) return 2; break;
         case 'T': tok_path = optarg; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return cli_getopt_error("sample", c, argv);
         }
     }
     if (optind < argc) { ll_error("sample: unexpected argument '%s'", argv[optind]); return 2; }

@@ -95,7 +95,12 @@ static int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--threads") && has) { if (cli_parse_int(a, argv[++i], 1, 4096, &v)) goto done; o.threads = (int)v; }
         else if (!strcmp(a, "--quiet")) o.progress = 0;
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); rc = 0; goto done; }
-        else { ll_error("tokenizer train: unknown or incomplete option '%s' (see llmpi tokenizer --help)", a); goto done; }
+        else {
+            static const char *const takes_value[] = {"--vocab-size", "--out", "--pattern", "--min-frequency",
+                                                      "--max-token-bytes", "--threads", NULL};
+            cli_bad_option("tokenizer train", a, takes_value);
+            goto done;
+        }
     }
     if (!n_inputs || !out_dir || !o.vocab_size) {
         ll_error("tokenizer train: --input, --vocab-size and --out are required");
@@ -130,27 +135,35 @@ done:
     return rc;
 }
 
-/* Parses --tokenizer (required) and --allow-special for encode/decode. */
-static tokenizer *open_for_stream(int argc, char **argv, int *allow_special, int allow_flag_ok) {
+/* Parses --tokenizer (required) and --allow-special for encode/decode.
+ * NULL on failure (*status: 2 for a usage error, 0 after --help, else 1). */
+static tokenizer *open_for_stream(int argc, char **argv, int *allow_special, int allow_flag_ok, int *status) {
     const char *path = NULL;
+    static const char *const takes_value[] = {"--tokenizer", NULL};
+    char command[32];
+    snprintf(command, sizeof command, "tokenizer %s", argv[0]);
+    *status = 2;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) path = argv[++i];
         else if (allow_flag_ok && !strcmp(argv[i], "--allow-special")) *allow_special = 1;
-        else { ll_error("tokenizer %s: unknown or incomplete option '%s'", argv[0], argv[i]); return NULL; }
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); *status = 0; return NULL; }
+        else { cli_bad_option(command, argv[i], takes_value); return NULL; }
     }
+    *status = 1;
     if (!path) { ll_error("tokenizer %s: --tokenizer is required", argv[0]); return NULL; }
     return tok_load(path);
 }
 
 /* `encode`: stdin bytes to ids on stdout. */
 static int cmd_encode(int argc, char **argv) {
-    int allow_special = 0;
-    tokenizer *t = open_for_stream(argc, argv, &allow_special, 1);
-    if (!t) return 1;
+    int allow_special = 0, status;
+    tokenizer *t = open_for_stream(argc, argv, &allow_special, 1, &status);
+    if (!t) return status;
     char *text = NULL;
     size_t n = 0;
     tok_ids ids = {0};
     int rc = 1;
+    tok_set_error_place("stdin");
     if (read_stdin(&text, &n) == 0 && tok_encode(t, text, n, allow_special, &ids) == 0) {
         for (size_t i = 0; i < ids.n; i++) printf(i ? " %d" : "%d", (int)ids.ids[i]);
         printf("\n");
@@ -169,9 +182,9 @@ static int is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == 
 /* `decode`: whitespace-separated ids on stdin to bytes on stdout; any id
  * outside the vocabulary is refused before anything is written. */
 static int cmd_decode(int argc, char **argv) {
-    int unused = 0;
-    tokenizer *t = open_for_stream(argc, argv, &unused, 0);
-    if (!t) return 1;
+    int unused = 0, status;
+    tokenizer *t = open_for_stream(argc, argv, &unused, 0, &status);
+    if (!t) return status;
     char *text = NULL;
     size_t n = 0;
     tok_ids ids = {0};
@@ -224,7 +237,9 @@ static int report_compression(const tokenizer *t, const char **inputs, int n_inp
         if (failed || ll_read_file(inputs[i], &text, &n) != 0) { failed = 1; continue; }
         tok_ids ids = {0};
         double s = ll_now();
+        tok_set_error_place(inputs[i]);
         if (tok_encode(t, text, n, 0, &ids) != 0) failed = 1;
+        tok_set_error_place(NULL);
         cpu += ll_now() - s;
         bytes += n;
         tokens += ids.n;
@@ -250,7 +265,12 @@ static int cmd_info_tok(int argc, char **argv) {
         if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) path = argv[++i];
         else if (!strcmp(argv[i], "--input")) { if (take_values(argc, argv, &i, &inputs, &n_inputs)) goto done; }
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) { if (cli_parse_int("--threads", argv[++i], 1, 4096, &v)) goto done; threads = (int)v; }
-        else { ll_error("tokenizer info: unknown or incomplete option '%s'", argv[i]); goto done; }
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); rc = 0; goto done; }
+        else {
+            static const char *const takes_value[] = {"--tokenizer", "--threads", NULL};
+            cli_bad_option("tokenizer info", argv[i], takes_value);
+            goto done;
+        }
     }
     if (!path) { ll_error("tokenizer info: --tokenizer is required"); goto done; }
     rc = 1;

@@ -3,6 +3,7 @@
  * MPI is initialised here for every command (a plain process becomes a
  * singleton world of one rank), so commands can always ask for rank and size.
  */
+#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +66,10 @@ int main(int argc, char **argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     ll_set_rank(rank);
     h5u_quiet();
-    int rc = cmd->run(argc - 1, argv + 1);
+    /* getopt prints nothing: each command names a bad option in the one
+     * style of cli_getopt_error */
+    opterr = 0;
+    int rc = cli_finish_stdout(cmd->name, cmd->run(argc - 1, argv + 1));
     if (rc != 0) {
         /* One failing rank must end the job, not leave the others waiting. */
         int size = 1;

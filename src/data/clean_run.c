@@ -69,7 +69,9 @@ int clean_run(const clean_run_options *o, clean_run_report *rep) {
     wo.filter = WALK_ALL;
     wo.list_unreadable = 1;
     walk_list files = {0};
-    int rc = walk_inputs(o->inputs, o->n_inputs, &wo, &files) == 0 ? 0 : 1;
+    /* the output folder must be neither an input, nor inside one, nor hold one */
+    int rc = walk_check_output(o->inputs, o->n_inputs, out_dir, "clean") == 0 ? 0 : 1;
+    if (rc == 0 && walk_inputs(o->inputs, o->n_inputs, &wo, &files) != 0) rc = 1;
     /* Two inputs must not write the same output file. */
     if (rc == 0) {
         char **rels = malloc((files.n + 1) * sizeof *rels);

@@ -127,6 +127,8 @@ static int list_inputs(const prep_options *o, path_list *files) {
     wo.filter = WALK_TXT;
     wo.strict = 1;
     walk_list wl = {0};
+    /* before anything is read or written: --out must not replace an input */
+    if (walk_check_output(o->inputs, (size_t)o->n_inputs, o->out, "prepare") != 0) return -1;
     int rc = walk_inputs(o->inputs, (size_t)o->n_inputs, &wo, &wl);
     if (rc == 0) {
         files->paths = ll_calloc(wl.n ? wl.n : 1, sizeof *files->paths);
@@ -454,7 +456,10 @@ static int process_books(const path_list *files, const int *owner, int rank, con
         m[M_BYTES_IN] = n_raw;
         if (text) {
             t = ll_now();
-            if (prep_encode(tok, text, n_text, &ids) != 0) { clean_result_free(&r); free(raw); rc = -1; break; }
+            tok_set_error_place(path);
+            int encoded = prep_encode(tok, text, n_text, &ids);
+            tok_set_error_place(NULL);
+            if (encoded != 0) { clean_result_free(&r); free(raw); rc = -1; break; }
             tm->t[PREP_T_TOKENIZE] += ll_now() - t;
             tm->bytes_text += (double)n_text;
             m[M_BYTES_TEXT] = n_text;
@@ -742,8 +747,10 @@ int prep_run(const prep_options *o, prep_report *rep) {
     rep->wall = ll_now() - t_start;
     rc = 0;
 done:
-    if (w) store_pwriter_finish(w, 0);
+    /* the scratch file first: on a full disk its space is what lets the
+     * store's close flush (a failed HDF5 close crashes at MPI_Finalize) */
     spill_close(&sp);
+    if (w) store_pwriter_finish(w, 0);
     layout_free(&layout);
     progress_free(&pg);
     clean_ctx_free(cctx);

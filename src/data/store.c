@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "llmpi/comm.h"
+#include "llmpi/crc32c.h"
 #include "llmpi/h5.h"
 #include "llmpi/util.h"
 
@@ -49,9 +50,66 @@
  * chunk makes HDF5 read only the selected bytes of uncompressed chunks. */
 #define STORE_CHUNK_CACHE_BYTES ((size_t)1 << 20)
 #define STORE_CHUNK_CACHE_SLOTS 521
+#define STORE_BYTES_VOCAB 257                 /* the byte tokenizer: 256 bytes + eot */
 #define STORE_VALIDATE_BLOCK ((size_t)1 << 16) /* offsets checked per read at open */
 
 static const char *const split_name[2] = {"train", "val"};
+static const char *const dataset_name[2] = {"tokens", "doc_offsets"};
+
+/* ---- content checksums ----
+ * A store with the root attribute checksums = STORE_CHECKSUM_KIND carries,
+ * on each of its four datasets, the attribute "crc32c": the CRC-32C of the
+ * dataset's elements as little-endian bytes of the stored width, in index
+ * order (independent of chunking and layout). Stores written before that
+ * have neither attribute and still open (nothing to verify). */
+
+/* Extends crc over count elements of width bytes in host order, hashed as
+ * little-endian. */
+static uint32_t crc_le(uint32_t crc, const void *buf, size_t count, size_t width) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return ll_crc32c(crc, buf, count * width);
+#else
+    const unsigned char *p = buf;
+    for (size_t i = 0; i < count; i++, p += width) {
+        unsigned char le[8];
+        for (size_t b = 0; b < width; b++) le[b] = p[width - 1 - b];
+        crc = ll_crc32c(crc, le, width);
+    }
+    return crc;
+#endif
+}
+
+/* The native memory type of an unsigned element of width bytes. */
+static hid_t native_type(size_t width) {
+    return width == 2 ? H5T_NATIVE_UINT16 : width == 4 ? H5T_NATIVE_UINT32 : H5T_NATIVE_UINT64;
+}
+
+/* CRC-32C of the n elements (width bytes each) of 1-D dataset d, read in
+ * blocks. 0 / -1 (one line naming path and what). */
+static int dataset_crc(hid_t d, uint64_t n, size_t width, const char *path, const char *what, uint32_t *out) {
+    size_t block = STORE_TOKEN_CHUNK;
+    void *buf = ll_malloc(block * width);
+    if (!buf) return -1;
+    uint32_t crc = 0;
+    int rc = 0;
+    hid_t fspace = H5Dget_space(d);
+    if (fspace < 0) rc = -1;
+    for (uint64_t at = 0; rc == 0 && at < n; at += block) {
+        hsize_t off = at, count = n - at < block ? n - at : block;
+        hid_t mspace = H5Screate_simple(1, &count, NULL);
+        if (mspace < 0 || H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &off, NULL, &count, NULL) < 0 ||
+            H5Dread(d, native_type(width), mspace, fspace, H5P_DEFAULT, buf) < 0)
+            rc = -1;
+        else
+            crc = crc_le(crc, buf, (size_t)count, width);
+        if (mspace >= 0) H5Sclose(mspace);
+    }
+    if (fspace >= 0) H5Sclose(fspace);
+    free(buf);
+    if (rc != 0) ll_error("%s: %s: read failed while checksumming", path, what);
+    else *out = crc;
+    return rc;
+}
 
 /* ---- reader ---- */
 
@@ -193,7 +251,9 @@ static void build_raw_map(store_reader *s, store_split_info *si, off_t file_size
 
 /* Opens and validates the store at path (see the invariants above). On -1
  * nothing stays open. */
-int store_open(store_reader *s, const char *path) {
+int store_open(store_reader *s, const char *path) { return store_open_flags(s, path, 0); }
+
+int store_open_flags(store_reader *s, const char *path, unsigned flags) {
     memset(s, 0, sizeof *s);
     s->file = -1;
     s->raw_fd = -1;
@@ -202,14 +262,8 @@ int store_open(store_reader *s, const char *path) {
         ll_error("%s: path too long", path);
         return -1;
     }
-    if (access(path, R_OK) != 0) { ll_error("%s: cannot read: %s", path, strerror(errno)); return -1; }
-    htri_t is_h5 = H5Fis_hdf5(path);
-    if (is_h5 <= 0) { ll_error("%s: not an HDF5 file (or truncated)", path); return -1; }
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-    s->file = H5Fopen(path, H5F_ACC_RDONLY, fapl >= 0 ? fapl : H5P_DEFAULT);
-    if (fapl >= 0) H5Pclose(fapl);
-    if (s->file < 0) { ll_error("%s: cannot open as HDF5 (truncated or damaged?)", path); return -1; }
+    s->file = h5u_open_readonly(path);
+    if (s->file < 0) return -1;
 
     char format[64];
     uint64_t version = 0, vocab = 0, eot = 0, counts[4] = {0};
@@ -241,6 +295,17 @@ int store_open(store_reader *s, const char *path) {
     s->vocab_size = (uint32_t)vocab;
     s->eot_id = (uint32_t)eot;
     if (h5u_attr_read_str(s->file, "tokenizer", s->tokenizer, sizeof s->tokenizer, path, NULL) != 0) goto fail;
+    if (strcmp(s->tokenizer, TOK_BYTES_IDENTITY) == 0 && vocab != STORE_BYTES_VOCAB) {
+        ll_error("%s: tokenizer %s has vocab_size %d, but the store says %llu", path, TOK_BYTES_IDENTITY,
+                 STORE_BYTES_VOCAB, (unsigned long long)vocab);
+        goto fail;
+    }
+    char kind[32];
+    if (h5u_attr_read_str(s->file, "checksums", kind, sizeof kind, path, &s->has_checksums) != 0) goto fail;
+    if (s->has_checksums && strcmp(kind, STORE_CHECKSUM_KIND) != 0) {
+        ll_error("%s: checksums '%s': this build knows '%s'", path, kind, STORE_CHECKSUM_KIND);
+        goto fail;
+    }
     for (int i = 0; i < 4; i++)
         if (h5u_attr_read_u64(s->file, count_names[i], &counts[i], path) != 0) goto fail;
 
@@ -264,7 +329,19 @@ int store_open(store_reader *s, const char *path) {
     }
     H5Pclose(dapl);
     if (!ok) goto fail;
+    for (int sp = 0; sp < 2 && s->has_checksums; sp++) {
+        hid_t d[2] = {s->split[sp].tokens_dset, s->split[sp].offsets_dset};
+        for (int k = 0; k < 2; k++) {
+            char where[300];
+            uint64_t v = 0;
+            snprintf(where, sizeof where, "%s: /%s/%s", path, split_name[sp], dataset_name[k]);
+            if (h5u_attr_read_u64(d[k], "crc32c", &v, where) != 0) goto fail;
+            if (v > UINT32_MAX) { ll_error("%s: attribute crc32c: %llu is not a CRC-32C", where, (unsigned long long)v); goto fail; }
+            s->crc[sp][k] = (uint32_t)v;
+        }
+    }
     if (validate_offsets(s, STORE_TRAIN) != 0 || validate_offsets(s, STORE_VAL) != 0) goto fail;
+    if (!(flags & STORE_OPEN_NO_VERIFY) && store_verify(s) != 0) goto fail;
     /* A userblock would shift every address HDF5 reports: no raw map then. */
     hsize_t userblock = 1;
     hid_t fcpl = H5Fget_create_plist(s->file);
@@ -293,6 +370,30 @@ void store_close(store_reader *s) {
     s->file = -1;
     if (s->raw_fd >= 0) close(s->raw_fd);
     s->raw_fd = -1;
+}
+
+/* Recomputes the four CRC-32C values and compares them with the stored
+ * ones (see the checksum rules above). 0 / -1 (one line). */
+int store_verify(store_reader *s) {
+    if (!s->has_checksums) return 0;
+    for (int sp = 0; sp < 2; sp++) {
+        const store_split_info *si = &s->split[sp];
+        hid_t d[2] = {si->tokens_dset, si->offsets_dset};
+        uint64_t n[2] = {si->n_tokens, si->n_docs};
+        size_t width[2] = {s->token_bytes, 8};
+        for (int k = 0; k < 2; k++) {
+            char what[64];
+            uint32_t crc = 0;
+            snprintf(what, sizeof what, "/%s/%s", split_name[sp], dataset_name[k]);
+            if (dataset_crc(d[k], n[k], width[k], s->path, what, &crc) != 0) return -1;
+            if (crc != s->crc[sp][k]) {
+                ll_error("%s: %s: content checksum mismatch (CRC-32C %08x, stored %08x): the file is damaged",
+                         s->path, what, crc, s->crc[sp][k]);
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 /* Reads elements [start, start+n) of a 1-D dataset with n_elems elements
@@ -408,6 +509,7 @@ typedef struct {
     uint64_t *off_buf;              /* STORE_OFFSET_CHUNK offsets */
     size_t off_count;
     uint64_t off_flushed;
+    uint32_t tok_crc, off_crc;      /* CRC-32C of what was flushed */
 } writer_split;
 
 struct store_writer {
@@ -420,6 +522,16 @@ struct store_writer {
     writer_split split[2];
 };
 
+/* Closes a file whose content is being thrown away. On a full disk HDF5's
+ * close fails while flushing its metadata and leaves the file half-closed in
+ * its id table, which then crashes at exit (MPI_Finalize runs HDF5's
+ * cleanup): empty the file first so the flush has room, and close again if
+ * the first close still failed. */
+static void close_discarding(hid_t file, const char *tmp) {
+    if (tmp[0] && truncate(tmp, 0) != 0) { /* nothing to free: close as it is */ }
+    if (H5Fclose(file) < 0) H5Fclose(file);
+}
+
 /* Frees the writer's memory and HDF5 handles (the file is left on disk). */
 static void writer_release(store_writer *w) {
     for (int i = 0; i < 2; i++) {
@@ -430,7 +542,7 @@ static void writer_release(store_writer *w) {
         free(ws->tok_buf);
         free(ws->off_buf);
     }
-    if (w->file >= 0) H5Fclose(w->file);
+    if (w->file >= 0) close_discarding(w->file, w->tmp);
     free(w);
 }
 
@@ -464,10 +576,11 @@ store_writer *store_writer_create(const char *path, uint32_t vocab_size, uint32_
     w->token_file_type = w->token_bytes == 2 ? H5T_STD_U16LE : H5T_STD_U32LE;
     w->token_mem_type = w->token_bytes == 2 ? H5T_NATIVE_UINT16 : H5T_NATIVE_UINT32;
 
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl >= 0 ? fapl : H5P_DEFAULT);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (fapl >= 0 && fcpl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0 && h5u_set_format(fapl, fcpl) == 0)
+        w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, fcpl, fapl);
     if (fapl >= 0) H5Pclose(fapl);
+    if (fcpl >= 0) H5Pclose(fcpl);
     if (w->file < 0) {
         ll_error("%s: cannot create %s (does the folder exist and is it writable?)", path, w->tmp);
         free(w);
@@ -492,7 +605,7 @@ store_writer *store_writer_create(const char *path, uint32_t vocab_size, uint32_
  * final and only flush). 0 / -1. */
 static int flush_buffer(store_writer *w, hid_t group, hid_t *dset, const char *name, hid_t file_type,
                         hid_t mem_type, const void *buf, size_t count, uint64_t *flushed,
-                        size_t chunk, int final) {
+                        size_t chunk, int final, uint32_t *crc) {
     if (*dset < 0) {
         hsize_t dim = 0, maxdim = H5S_UNLIMITED;
         hsize_t chunk_dim = (final && *flushed == 0) ? (count > 0 ? count : 1) : chunk;
@@ -519,20 +632,25 @@ static int flush_buffer(store_writer *w, hid_t group, hid_t *dset, const char *n
         ll_error("%s: write to %s failed (disk full?)", w->tmp, name);
     if (mspace >= 0) H5Sclose(mspace);
     if (fspace >= 0) H5Sclose(fspace);
-    if (rc == 0) *flushed = total;
+    if (rc == 0) {
+        *flushed = total;
+        *crc = crc_le(*crc, buf, count, H5Tget_size(mem_type));
+    }
     return rc;
 }
 
 static int flush_tokens(store_writer *w, writer_split *ws, int final) {
     int rc = flush_buffer(w, ws->group, &ws->tokens, "tokens", w->token_file_type, w->token_mem_type,
-                          ws->tok_buf, ws->tok_count, &ws->tok_flushed, STORE_TOKEN_CHUNK, final);
+                          ws->tok_buf, ws->tok_count, &ws->tok_flushed, STORE_TOKEN_CHUNK, final,
+                          &ws->tok_crc);
     if (rc == 0) ws->tok_count = 0;
     return rc;
 }
 
 static int flush_offsets(store_writer *w, writer_split *ws, int final) {
     int rc = flush_buffer(w, ws->group, &ws->offsets, "doc_offsets", H5T_STD_U64LE, H5T_NATIVE_UINT64,
-                          ws->off_buf, ws->off_count, &ws->off_flushed, STORE_OFFSET_CHUNK, final);
+                          ws->off_buf, ws->off_count, &ws->off_flushed, STORE_OFFSET_CHUNK, final,
+                          &ws->off_crc);
     if (rc == 0) ws->off_count = 0;
     return rc;
 }
@@ -589,9 +707,18 @@ int store_writer_finish(store_writer *w) {
         h5u_attr_write_u64(f, "n_docs_train", w->split[STORE_TRAIN].off_flushed, p) != 0 ||
         h5u_attr_write_u64(f, "n_docs_val", w->split[STORE_VAL].off_flushed, p) != 0 ||
         h5u_attr_write_u64(f, "n_tokens_train", w->split[STORE_TRAIN].tok_flushed, p) != 0 ||
-        h5u_attr_write_u64(f, "n_tokens_val", w->split[STORE_VAL].tok_flushed, p) != 0) {
+        h5u_attr_write_u64(f, "n_tokens_val", w->split[STORE_VAL].tok_flushed, p) != 0 ||
+        h5u_attr_write_str(f, "checksums", STORE_CHECKSUM_KIND, p) != 0) {
         store_writer_abort(w);
         return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        writer_split *ws = &w->split[i];
+        if (h5u_attr_write_u64(ws->tokens, "crc32c", ws->tok_crc, p) != 0 ||
+            h5u_attr_write_u64(ws->offsets, "crc32c", ws->off_crc, p) != 0) {
+            store_writer_abort(w);
+            return -1;
+        }
     }
     for (int i = 0; i < 2; i++) {
         writer_split *ws = &w->split[i];
@@ -601,6 +728,7 @@ int store_writer_finish(store_writer *w) {
         ws->tokens = ws->offsets = ws->group = -1;
     }
     herr_t closed = H5Fclose(w->file);
+    if (closed < 0) close_discarding(w->file, w->tmp);   /* the id is still HDF5's: let go of it */
     w->file = -1;
     if (closed < 0) {
         ll_error("%s: closing failed (disk full?)", w->tmp);
@@ -676,12 +804,13 @@ store_pwriter *store_pwriter_create(const char *path, uint32_t vocab_size, uint3
         free(w);
         return NULL;
     }
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
     /* HDF5's MPI-IO driver: the one MPI use outside src/comm (it needs the communicator) */
-    if (fapl >= 0 && H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL) >= 0 &&
-        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0)
-        w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (fapl >= 0 && fcpl >= 0 && H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL) >= 0 &&
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0 && h5u_set_format(fapl, fcpl) == 0)
+        w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, fcpl, fapl);
     if (fapl >= 0) H5Pclose(fapl);
+    if (fcpl >= 0) H5Pclose(fcpl);
     if (!all_ok(w->file >= 0)) {
         if (rank == 0) ll_error("%s: cannot create %s (does the folder exist and is it writable?)", path, w->tmp);
         if (w->file >= 0) H5Fclose(w->file);
@@ -795,6 +924,40 @@ int store_pwriter_write_offsets(store_pwriter *w, store_split split, uint64_t st
     return pwrite_range(w, w->offsets[split], what, w->n_docs[split], start, H5T_NATIVE_UINT64, offsets, n);
 }
 
+/* Rank 0, after the collective close: reopens the temporary file alone,
+ * reads each dataset back to compute its CRC-32C (ranks wrote their ranges
+ * in any order, so no rank saw a whole dataset), writes the checksum
+ * attributes and closes. 0 / -1 (one line); nothing left open either way. */
+static int add_checksums(store_pwriter *w) {
+    const char *p = w->tmp;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = -1;
+    if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0 && h5u_set_format(fapl, -1) == 0)
+        f = H5Fopen(p, H5F_ACC_RDWR, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (f < 0) { ll_error("%s: cannot reopen to write the checksums", p); return -1; }
+    int rc = 0;
+    for (int sp = 0; sp < 2 && rc == 0; sp++) {
+        uint64_t n[2] = {w->n_tokens[sp], w->n_docs[sp]};
+        size_t width[2] = {w->token_bytes, 8};
+        for (int k = 0; k < 2 && rc == 0; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "/%s/%s", split_name[sp], dataset_name[k]);
+            uint32_t crc = 0;
+            hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+            if (d < 0) { ll_error("%s: %s: cannot reopen", p, name); rc = -1; break; }
+            rc = dataset_crc(d, n[k], width[k], p, name, &crc);
+            if (rc == 0) rc = h5u_attr_write_u64(d, "crc32c", crc, p);
+            H5Dclose(d);
+        }
+    }
+    if (rc == 0) rc = h5u_attr_write_str(f, "checksums", STORE_CHECKSUM_KIND, p);
+    if (H5Fclose(f) < 0 && rc == 0) {
+        ll_error("%s: closing failed (disk full?)", p);
+        rc = -1;
+    }
+    return rc;
+}
+
 /* Closes everything (collectively), then rank 0 commits or removes the
  * temporary file and tells the others which. */
 int store_pwriter_finish(store_pwriter *w, int ok) {
@@ -804,12 +967,16 @@ int store_pwriter_finish(store_pwriter *w, int ok) {
         if (w->offsets[i] >= 0) H5Dclose(w->offsets[i]);
     }
     int good = all_ok(ok && !w->failed);
+    /* a failed store is thrown away: empty it before the collective close,
+     * so that a full disk cannot fail the close (see close_discarding) */
+    if (!good && w->rank == 0 && truncate(w->tmp, 0) != 0) { /* closing as it is */ }
+    if (!good) comm_all(1);   /* every rank waits for the truncation */
     herr_t closed = H5Fclose(w->file);
     good = all_ok(good && closed >= 0);
     int committed = 0;
     if (w->rank == 0) {
         if (good && closed < 0) ll_error("%s: closing failed (disk full?)", w->tmp);
-        if (good && ll_commit_file(w->tmp, w->path) == 0) committed = 1;
+        if (good && add_checksums(w) == 0 && ll_commit_file(w->tmp, w->path) == 0) committed = 1;
         else unlink(w->tmp);
     }
     if (comm_bcast(&committed, sizeof committed, 0) != 0) committed = 0;

@@ -11,6 +11,12 @@
 #include "llmpi/util.h"
 #include "tok_internal.h"
 
+/* What the text being split on this thread comes from (a file name), for
+ * the one error line; NULL: unnamed. Thread-local: encoders run in threads. */
+static _Thread_local const char *error_place;
+
+void tok_set_error_place(const char *place) { error_place = place; }
+
 /* Compiles with UTF (code points) and UCP (\s, \d, \w follow Unicode, as in
  * Python's regex and Oniguruma, which HF tokenizers uses); JIT is an
  * optimisation, so its failure only falls back to the interpreter. */
@@ -74,7 +80,13 @@ static int split_run(const tok_regex *r, pcre2_match_data *md, const uint8_t *s,
         if (rc < 0) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(rc, msg, sizeof msg);
-            ll_error("tokenizer: pre-tokenizer: regex match failed: %s", (const char *)msg);
+            /* e.g. "match limit exceeded" on a run of millions of spaces: name the input and where */
+            if (error_place)
+                ll_error("%s: pre-tokenizer: regex match failed near byte %zu of a %zu-byte run of text: %s",
+                         error_place, search, len, (const char *)msg);
+            else
+                ll_error("tokenizer: pre-tokenizer: regex match failed near byte %zu of a %zu-byte run of text: %s",
+                         search, len, (const char *)msg);
             return -1;
         }
         size_t start = ov[0], end = ov[1];

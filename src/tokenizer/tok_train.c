@@ -174,7 +174,7 @@ static int count_chunk(void *ctx, const uint8_t *chunk, size_t len) {
     return 0;
 }
 
-typedef struct { const uint8_t *p; size_t n; } text_block;
+typedef struct { const uint8_t *p; size_t n; const char *path; } text_block;   /* path: for error lines */
 
 typedef struct {
     const tok_regex *regex;
@@ -187,6 +187,7 @@ typedef struct {
     uint64_t bytes_done;
     double t0, last_print;
     int progress;
+    const char *path;        /* the file being queued (NULL: text given in memory) */
 } counter;
 
 /* Queues a block (the text must stay put until counter_flush). */
@@ -199,7 +200,7 @@ static int counter_queue(counter *k, const uint8_t *p, size_t n) {
         k->blocks = b;
         k->cap_blocks = cap;
     }
-    k->blocks[k->n_blocks++] = (text_block){p, n};
+    k->blocks[k->n_blocks++] = (text_block){p, n, k->path};
     return 0;
 }
 
@@ -229,8 +230,10 @@ static int counter_flush(counter *k) {
     for (size_t b = 0; b < k->n_blocks; b++) {
         int tid = omp_get_thread_num();
         if (k->tables[tid].failed) { failed = 1; continue; }
+        tok_set_error_place(k->blocks[b].path);
         if (tok_split(k->regex, k->md[tid], k->blocks[b].p, k->blocks[b].n, count_chunk, &k->tables[tid]) != 0)
             failed = 1;
+        tok_set_error_place(NULL);
         bytes += k->blocks[b].n;
     }
     k->n_blocks = 0;
@@ -249,6 +252,7 @@ static int counter_flush(counter *k) {
 static int counter_add_file(counter *k, const char *path, uint8_t *window, size_t window_cap, size_t *used) {
     FILE *f = fopen(path, "rb");
     if (!f) { ll_error("%s: cannot open: %s", path, strerror(errno)); return -1; }
+    k->path = path;
     size_t pending = *used;   /* start of this file's text not yet queued */
     int err = 0;
     for (;;) {
@@ -669,6 +673,7 @@ static tokenizer *train(const train_input *in, const tok_train_options *o) {
         walk_options wo;
         walk_options_default(&wo);
         wo.strict = 1;
+        wo.max_file_bytes = 0;   /* files are streamed in windows: any size */
         if (walk_inputs(in->paths, (size_t)in->n_paths, &wo, &files) != 0) goto out;
         if (files.n == 0) { ll_error("tokenizer: train: no *.txt file in the given input"); goto out; }
         window = ll_malloc(TRAIN_WINDOW_BYTES);

@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,6 +34,7 @@ void walk_options_default(walk_options *o) {
     memset(o, 0, sizeof *o);
     o->filter = WALK_TXT;
     o->max_depth = WALK_DEFAULT_MAX_DEPTH;
+    o->max_file_bytes = WALK_DEFAULT_MAX_FILE_BYTES;
 }
 
 /* Appends a copy of path. 0 / -1 (one line). */
@@ -141,7 +143,11 @@ static int walk_folder(walker *w, const char *dir, const struct stat *st, int de
         else if (S_ISDIR(cs.st_mode)) rc = walk_folder(w, path, &cs, depth + 1);
         else if (S_ISREG(cs.st_mode) && takes(w->o, names[i])) {
             if (!can_open(path)) rc = unreadable(w, path, "cannot read", errno, WALK_UNREADABLE_FILE);
-            else rc = list_add(w->out, path, w->rel, w->arg, (uint64_t)cs.st_size, 0);
+            else if (w->o->max_file_bytes && (uint64_t)cs.st_size > w->o->max_file_bytes) {
+                ll_error("%s: %llu bytes, more than the %llu a single input may have", path,
+                         (unsigned long long)cs.st_size, (unsigned long long)w->o->max_file_bytes);
+                rc = -1;
+            } else rc = list_add(w->out, path, w->rel, w->arg, (uint64_t)cs.st_size, 0);
         }
         free(path);
     }
@@ -155,8 +161,18 @@ static int walk_arg(walker *w, const char *arg) {
     struct stat st;
     if (stat(arg, &st) != 0) { ll_error("%s: cannot read input: %s", arg, strerror(errno)); return -1; }
     if (!S_ISDIR(st.st_mode)) {
-        if (S_ISREG(st.st_mode) && !can_open(arg)) {
+        /* a FIFO, a device (/dev/zero) or a socket would be read forever or block */
+        if (!S_ISREG(st.st_mode)) {
+            ll_error("%s: cannot read input: not a regular file or folder", arg);
+            return -1;
+        }
+        if (!can_open(arg)) {
             ll_error("%s: cannot read input: %s", arg, strerror(errno));
+            return -1;
+        }
+        if (w->o->max_file_bytes && (uint64_t)st.st_size > w->o->max_file_bytes) {
+            ll_error("%s: %llu bytes, more than the %llu a single input may have", arg,
+                     (unsigned long long)st.st_size, (unsigned long long)w->o->max_file_bytes);
             return -1;
         }
         const char *base = strrchr(arg, '/');
@@ -192,4 +208,74 @@ int walk_inputs(const char *const *args, size_t n_args, const walk_options *o, w
     free(w.dev);
     free(w.ino);
     return rc;
+}
+
+/* The absolute path of path with links and ".." resolved: realpath of the
+ * longest part that exists, then the missing tail lexically. 0 / -1 (errno). */
+static int resolve_path(const char *path, char *out, size_t cap) {
+    char head[PATH_MAX], resolved[PATH_MAX];
+    size_t tail = strlen(path);   /* path[0..tail) is tried; path + tail is resolved lexically */
+    if (tail >= sizeof head) { errno = ENAMETOOLONG; return -1; }
+    memcpy(head, path, tail + 1);
+    for (;;) {
+        head[tail] = '\0';
+        if (realpath(tail ? head : ".", resolved)) break;
+        if ((errno != ENOENT && errno != ENOTDIR) || tail == 0) return -1;
+        size_t i = tail;                        /* drop the last component */
+        while (i > 0 && head[i - 1] != '/') i--;
+        while (i > 1 && head[i - 1] == '/') i--;   /* and its slashes, keeping a leading "/" */
+        tail = i;
+    }
+    size_t n = strlen(resolved);
+    if (n >= cap) { errno = ENAMETOOLONG; return -1; }
+    memcpy(out, resolved, n + 1);
+    /* the missing components after buf[0..tail) */
+    const char *rest = path + tail;
+    while (*rest) {
+        while (*rest == '/') rest++;
+        size_t len = strcspn(rest, "/");
+        if (len == 0) break;
+        if (len == 1 && rest[0] == '.') { /* nothing */ }
+        else if (len == 2 && rest[0] == '.' && rest[1] == '.') {
+            char *slash = strrchr(out, '/');
+            if (slash && slash != out) *slash = '\0';
+            else { out[0] = '/'; out[1] = '\0'; }
+        } else {
+            size_t have = strlen(out);
+            int sep = have > 0 && out[have - 1] != '/';
+            if (have + (size_t)sep + len + 1 > cap) { errno = ENAMETOOLONG; return -1; }
+            if (sep) out[have++] = '/';
+            memcpy(out + have, rest, len);
+            out[have + len] = '\0';
+        }
+        rest += len;
+    }
+    return 0;
+}
+
+/* 1 if resolved path inner lies strictly inside resolved folder outer. */
+static int is_inside(const char *inner, const char *outer) {
+    size_t n = strlen(outer);
+    if (strncmp(inner, outer, n) != 0) return 0;
+    return (n > 0 && outer[n - 1] == '/') ? inner[n] != '\0' : inner[n] == '/';
+}
+
+int walk_check_output(const char *const *inputs, size_t n_inputs, const char *out, const char *what) {
+    char out_r[PATH_MAX], in_r[PATH_MAX];
+    if (resolve_path(out, out_r, sizeof out_r) != 0) {
+        ll_error("%s: %s: cannot resolve the output path: %s", what, out, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < n_inputs; i++) {
+        if (resolve_path(inputs[i], in_r, sizeof in_r) != 0) continue;   /* the walk names it */
+        const char *problem = !strcmp(out_r, in_r)       ? "is the input"
+                              : is_inside(out_r, in_r)   ? "is inside the input folder"
+                              : is_inside(in_r, out_r)   ? "holds the input"
+                                                         : NULL;
+        if (problem) {
+            ll_error("%s: output %s %s %s: refusing to write over the input", what, out, problem, inputs[i]);
+            return -1;
+        }
+    }
+    return 0;
 }
