@@ -10,8 +10,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <math.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "llmpi/ckpt.h"
 #include "llmpi/gpt.h"
@@ -268,7 +270,7 @@ static void test_find_latest_and_prune(void **state) {
     make_fixture(&a, 4);
     char run[512], path[1024], latest[1024];
     snprintf(run, sizeof run, "%s/run", tu_dir);
-    assert_int_equal(ckpt_find_latest(run, latest, sizeof latest), 0);   /* no run folder yet */
+    assert_int_equal(ckpt_find_latest(run, 1, latest, sizeof latest), 0);   /* no run folder yet */
     assert_string_equal(latest, "");
     snprintf(path, sizeof path, "%s/checkpoints", run);
     assert_int_equal(ll_mkdir_p(path), 0);
@@ -276,10 +278,10 @@ static void test_find_latest_and_prune(void **state) {
     for (int i = 0; i < 3; i++) {
         assert_int_equal(ckpt_step_path(run, steps[i], path, sizeof path), 0);
         a.meta.step = steps[i];
-        assert_int_equal(ckpt_save(path, &a.m, NULL, NULL, &a.meta), 0);
+        assert_int_equal(ckpt_save(path, &a.m, a.adam_m, a.adam_v, &a.meta), 0);
     }
     assert_string_equal(path + strlen(run), "/checkpoints/step-00000300.h5");
-    assert_int_equal(ckpt_find_latest(run, latest, sizeof latest), 0);
+    assert_int_equal(ckpt_find_latest(run, 1, latest, sizeof latest), 0);
     assert_string_equal(latest, path);
 
     /* a damaged newest file and a newer temporary are skipped */
@@ -292,30 +294,285 @@ static void test_find_latest_and_prune(void **state) {
     FILE *f = fopen(tmp, "w"); fputs("partial", f); fclose(f);
     f = fopen(other, "w"); fputs("mine", f); fclose(f);
     tu_capture_begin();
-    int rc = ckpt_find_latest(run, latest, sizeof latest);
+    int rc = ckpt_find_latest(run, 1, latest, sizeof latest);
     const char *err = tu_capture_end();
     assert_int_equal(rc, 0);
     assert_non_null(strstr(latest, "step-00000200.h5"));
-    assert_non_null(strstr(err, "step-00000300.h5: skipped"));
+    assert_int_equal(tu_count_lines(err), 1);   /* one warning line, nothing error-looking before it */
+    assert_true(strncmp(err, "llmpi: warning: ", 16) == 0);
+    assert_non_null(strstr(err, "step-00000300.h5: "));
+    assert_non_null(strstr(err, "skipped, trying an older checkpoint"));
     gpt_config cfg;
     ckpt_meta meta;
     assert_int_equal(ckpt_peek(latest, &cfg, &meta), 0);
     assert_int_equal(meta.step, 200);
 
-    /* prune keeps the newest two by step; other files are not touched */
+    /* prune keeps the newest two good ones by step (the damaged 300 is
+     * neither counted nor deleted); other files are not touched */
     assert_int_equal(ckpt_prune(run, 2), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ckpt_step_path(run, steps[i], path, sizeof path), 0);
+        assert_true(tu_file_exists(path));
+    }
+    assert_true(tu_file_exists(tmp));
+    assert_true(tu_file_exists(other));
+    assert_int_equal(ckpt_prune(run, 1), 0);
     assert_int_equal(ckpt_step_path(run, 100, path, sizeof path), 0);
     assert_false(tu_file_exists(path));
     assert_int_equal(ckpt_step_path(run, 200, path, sizeof path), 0);
     assert_true(tu_file_exists(path));
     assert_int_equal(ckpt_step_path(run, 300, path, sizeof path), 0);
     assert_true(tu_file_exists(path));
-    assert_true(tu_file_exists(tmp));
-    assert_true(tu_file_exists(other));
-    assert_int_equal(ckpt_prune(run, 1), 0);
-    assert_int_equal(ckpt_step_path(run, 200, path, sizeof path), 0);
-    assert_false(tu_file_exists(path));
     TU_EXPECT_FAIL_ONE_LINE(ckpt_prune(run, 0), "keep must be > 0");
+    free_fixture(&a);
+}
+
+/* ---- checksums, values, whole-file validation, pruning (issue 9) ---- */
+
+/* File offset of the contiguous data of dataset name. */
+static haddr_t data_offset(const char *path, const char *name) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    assert_true(d >= 0);
+    haddr_t off = H5Dget_offset(d);
+    H5Dclose(d);
+    H5Fclose(f);
+    assert_true(off != HADDR_UNDEF);
+    return off;
+}
+
+/* Flips bit `bit` of the byte at offset off of the file. */
+static void flip_bit(const char *path, haddr_t off, int bit) {
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char b;
+    assert_int_equal(pread(fd, &b, 1, (off_t)off), 1);
+    b ^= (unsigned char)(1u << bit);
+    assert_int_equal(pwrite(fd, &b, 1, (off_t)off), 1);
+    close(fd);
+}
+
+static void delete_link(const char *path, const char *name) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    assert_true(H5Ldelete(f, name, H5P_DEFAULT) >= 0);
+    H5Fclose(f);
+}
+
+static void test_checksums_and_values(void **state) {
+    (void)state;
+    fixture a;
+    make_fixture(&a, 6);
+    const char *p = saved_checkpoint(&a, "crc.h5", 1);
+
+    /* the file says so, every dataset has its CRC, and HDF5 metadata is
+     * checksummed too (superblock version 2 and later) */
+    hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(H5Aexists(f, "checksums") > 0);
+    hid_t d = H5Dopen2(f, "/optim/v/h.0.attn.c_attn.weight", H5P_DEFAULT);
+    assert_true(H5Aexists(d, "crc32c") > 0);
+    H5Dclose(d);
+    d = H5Dopen2(f, "/state/loader_position", H5P_DEFAULT);
+    assert_true(H5Aexists(d, "crc32c") > 0);
+    H5Dclose(d);
+    H5F_info2_t info;
+    assert_true(H5Fget_info2(f, &info) >= 0);
+    assert_true(info.super.version >= 2);
+    H5Fclose(f);
+    gpt_config cfg;
+    ckpt_meta meta;
+    assert_int_equal(ckpt_peek(p, &cfg, &meta), 0);
+    assert_int_equal(meta.has_checksums, 1);
+
+    /* one flipped bit in a tensor's data: refused, the tensor named; the
+     * low mantissa bit keeps the value finite, so only the CRC can tell */
+    haddr_t off = data_offset(p, "/model/h.1.attn.c_proj.weight");
+    flip_bit(p, off + 4 * 3, 0);
+    TU_EXPECT_FAIL_ONE_LINE(ckpt_load(p, &a.m, a.adam_m, a.adam_v, NULL),
+                            "/model/h.1.attn.c_proj.weight: checksum mismatch");
+    TU_EXPECT_FAIL_ONE_LINE(ckpt_verify(p, 1, NULL, NULL), "/model/h.1.attn.c_proj.weight: checksum mismatch");
+    assert_int_equal(ckpt_verify(p, 0, NULL, NULL), 0);            /* structure is fine */
+    assert_int_equal(ckpt_load_ex(p, &a.m, a.adam_m, a.adam_v, NULL, 0), 0);   /* verification skipped */
+    /* in a moment, and in the state */
+    p = saved_checkpoint(&a, "crc2.h5", 1);
+    flip_bit(p, data_offset(p, "/optim/m/wpe") + 1, 7);
+    TU_EXPECT_FAIL_ONE_LINE(ckpt_load(p, &a.m, a.adam_m, a.adam_v, NULL), "/optim/m/wpe: checksum mismatch");
+    p = saved_checkpoint(&a, "crc3.h5", 1);
+    flip_bit(p, data_offset(p, "/state/tokens_seen"), 2);
+    TU_EXPECT_FAIL_ONE_LINE(ckpt_peek(p, &cfg, &meta), "/state/tokens_seen: checksum mismatch");
+    /* a CRC attribute removed from a checksummed file */
+    p = saved_checkpoint(&a, "crc4.h5", 0);
+    f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    d = H5Dopen2(f, "/model/wte", H5P_DEFAULT);
+    H5Adelete(d, "crc32c");
+    H5Dclose(d);
+    H5Fclose(f);
+    TU_EXPECT_FAIL_ONE_LINE(ckpt_load(p, &a.m, NULL, NULL, NULL), "/model/wte: checksum attribute crc32c missing");
+    /* a file from before checksums (no root attribute, no CRCs) still loads */
+    p = saved_checkpoint(&a, "old.h5", 0);
+    f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Adelete(f, "checksums");
+    d = H5Dopen2(f, "/model/wte", H5P_DEFAULT);
+    H5Adelete(d, "crc32c");
+    H5Dclose(d);
+    H5Fclose(f);
+    assert_int_equal(ckpt_load(p, &a.m, NULL, NULL, &meta), 0);
+    assert_int_equal(meta.has_checksums, 0);
+
+    /* NaN / Inf parameters or moments, negative second moments: refused
+     * with the tensor named, whether or not checksums are verified */
+    float keep0 = a.m.p.wte[5];
+    a.m.p.wte[5] = NAN;
+    p = saved_checkpoint(&a, "nan.h5", 1);
+    a.m.p.wte[5] = keep0;
+    TU_EXPECT_FAIL_ONE_LINE(ckpt_load(p, &a.m, NULL, NULL, NULL), "/model/wte: 1 non-finite values (first at index 5");
+    TU_EXPECT_FAIL_ONE_LINE(ckpt_load_ex(p, &a.m, NULL, NULL, NULL, 0), "/model/wte: 1 non-finite");
+    TU_EXPECT_FAIL_ONE_LINE(ckpt_verify(p, 1, NULL, NULL), "/model/wte: 1 non-finite");
+    a.m.p.wte[5] = keep0;   /* the refused loads overwrote it */
+    size_t wpe = (size_t)(a.m.p.wpe - a.m.params);   /* the same offset in the moments */
+    a.adam_m[wpe + 2] = -INFINITY;
+    p = saved_checkpoint(&a, "inf.h5", 1);
+    TU_EXPECT_FAIL_ONE_LINE(ckpt_load(p, &a.m, a.adam_m, a.adam_v, NULL), "/optim/m/wpe: 1 non-finite");
+    a.adam_m[wpe + 2] = 0.0f;
+    a.adam_v[wpe + 3] = -1e-9f;
+    p = saved_checkpoint(&a, "negv.h5", 1);
+    a.adam_v[wpe + 3] = 0.0f;
+    TU_EXPECT_FAIL_ONE_LINE(ckpt_load(p, &a.m, a.adam_m, a.adam_v, NULL),
+                            "/optim/v/wpe: 1 non-finite or negative values");
+    free_fixture(&a);
+}
+
+/* The kernels' NaN path is defined (UBSan aborts this test otherwise): a
+ * model with NaN weights gives a NaN loss, no crash. */
+static void test_nan_weights_forward(void **state) {
+    (void)state;
+    gpt_model m;
+    assert_int_equal(gpt_create(&m, &k_cfg), 0);
+    gpt_init_weights(&m, 1);
+    assert_int_equal(gpt_alloc_acts(&m, 2, 8, 1), 0);
+    assert_int_equal(gpt_alloc_grads(&m), 0);
+    for (size_t i = 0; i < 13 * 8; i++) m.params[i] = (i % 3) ? NAN : INFINITY;   /* wte */
+    int in[16], tgt[16];
+    for (int i = 0; i < 16; i++) { in[i] = i % 13; tgt[i] = (i + 1) % 13; }
+    double loss = 0.0;
+    long nt = 0;
+    assert_int_equal(gpt_forward(&m, in, tgt, 2, 8, &loss, &nt, NULL, NULL), 0);
+    assert_true(isnan(loss));
+    assert_int_equal(gpt_forward_backward(&m, in, tgt, 2, 8, 1.0f, &loss, &nt), 0);
+    assert_true(isnan(loss));
+    gpt_free(&m);
+}
+
+/* Saves fixture a as run/checkpoints/step-<step>.h5; returns its path. */
+static const char *save_step(fixture *a, const char *run, uint64_t step, int with_moments) {
+    static char path[1024];
+    assert_int_equal(ckpt_step_path(run, step, path, sizeof path), 0);
+    a->meta.step = step;
+    assert_int_equal(ckpt_save(path, &a->m, with_moments ? a->adam_m : NULL, with_moments ? a->adam_v : NULL,
+                               &a->meta), 0);
+    return path;
+}
+
+/* find_latest validates the whole newest candidate and falls back past
+ * each kind of damage with one warning line each. */
+static void test_find_latest_validates_whole_file(void **state) {
+    (void)state;
+    fixture a;
+    make_fixture(&a, 7);
+    char run[512], latest[1024], path[1024];
+    snprintf(run, sizeof run, "%s/run2", tu_dir);
+    snprintf(path, sizeof path, "%s/checkpoints", run);
+    assert_int_equal(ll_mkdir_p(path), 0);
+    save_step(&a, run, 10, 1);
+    char good[1024];
+    snprintf(good, sizeof good, "%s", save_step(&a, run, 10, 1));
+    const char *p;
+    /* each damaged file in turn as the newest: 20 */
+    static const char *const expect[] = {"missing tensor /model/h.0.mlp.c_fc.bias",
+                                         "holds no optimizer state",
+                                         "shape [3], the model expects [8]",
+                                         "not a regular file",
+                                         "checksum mismatch",
+                                         "truncated",
+                                         "holds step 21, not the step its name says",
+                                         "1 non-finite values"};
+    for (int k = 0; k < 8; k++) {
+        p = save_step(&a, run, 20, 1);
+        char p20[1024];
+        snprintf(p20, sizeof p20, "%s", p);
+        if (k == 0) delete_link(p20, "/model/h.0.mlp.c_fc.bias");
+        if (k == 1) { unlink(p20); save_step(&a, run, 20, 0); }
+        if (k == 2) replace_tensor(p20, "ln_f.weight", H5T_IEEE_F32LE, 1, 3, 0);
+        if (k == 3) { unlink(p20); assert_int_equal(mkdir(p20, 0755), 0); }
+        if (k == 4) flip_bit(p20, data_offset(p20, "/optim/v/wte") + 2, 1);
+        if (k == 5) { struct stat st; stat(p20, &st); assert_int_equal(truncate(p20, st.st_size / 3), 0); }
+        if (k == 6) {   /* a later step's file copied under this name */
+            char p21[1024];
+            snprintf(p21, sizeof p21, "%s", save_step(&a, run, 21, 1));
+            assert_int_equal(rename(p21, p20), 0);
+        }
+        if (k == 7) { a.adam_m[3] = NAN; save_step(&a, run, 20, 1); a.adam_m[3] = 0.0f; }
+        tu_capture_begin();
+        int rc = ckpt_find_latest(run, 1, latest, sizeof latest);
+        const char *err = tu_capture_end();
+        assert_int_equal(rc, 0);
+        if (strcmp(latest, good) != 0) fail_msg("case %d: chose %s", k, latest);
+        if (tu_count_lines(err) != 1 || strncmp(err, "llmpi: warning: ", 16) != 0 || !strstr(err, expect[k]) ||
+            !strstr(err, "step-00000020.h5"))
+            fail_msg("case %d: expected one warning with '%s', got: %s", k, expect[k], err);
+        if (k == 3) rmdir(p20); else unlink(p20);
+    }
+    free_fixture(&a);
+}
+
+/* Pruning never deletes the newest good checkpoint, nor anything it cannot
+ * prove to be an older complete checkpoint of the same run. */
+static void test_prune_only_proven_older(void **state) {
+    (void)state;
+    fixture a;
+    make_fixture(&a, 8);
+    char run[512], path[1024], junk[1024];
+    snprintf(run, sizeof run, "%s/run3", tu_dir);
+    snprintf(path, sizeof path, "%s/checkpoints", run);
+    assert_int_equal(ll_mkdir_p(path), 0);
+    /* a half-copied checkpoint with a higher step number */
+    snprintf(junk, sizeof junk, "%s/checkpoints/step-99999999.h5", run);
+    save_step(&a, run, 99999999, 1);
+    struct stat st;
+    assert_int_equal(stat(junk, &st), 0);
+    assert_int_equal(truncate(junk, st.st_size / 2), 0);
+    /* an older checkpoint of another model (another run's file) */
+    fixture other;
+    memset(&other, 0, sizeof other);
+    gpt_config wide = k_cfg;
+    wide.n_embd = 16;
+    assert_int_equal(gpt_create(&other.m, &wide), 0);
+    for (size_t i = 0; i < other.m.num_params; i++) other.m.params[i] = 0.5f;
+    other.meta = a.meta;
+    char foreign[1024];
+    snprintf(foreign, sizeof foreign, "%s", save_step(&other, run, 5, 0));
+    gpt_free(&other.m);
+
+    for (uint64_t s = 10; s <= 30; s += 10) {
+        save_step(&a, run, s, 1);
+        assert_int_equal(ckpt_prune(run, 1), 0);
+        assert_int_equal(ckpt_step_path(run, s, path, sizeof path), 0);
+        assert_true(tu_file_exists(path));   /* the newest good one survives */
+        if (s > 10) {
+            assert_int_equal(ckpt_step_path(run, s - 10, path, sizeof path), 0);
+            assert_false(tu_file_exists(path));
+        }
+    }
+    assert_true(tu_file_exists(junk));
+    assert_true(tu_file_exists(foreign));
+    /* a newest-by-name file holding another step is not the reference */
+    char p40[1024];
+    snprintf(p40, sizeof p40, "%s", save_step(&a, run, 41, 1));
+    assert_int_equal(ckpt_step_path(run, 40, path, sizeof path), 0);
+    assert_int_equal(rename(p40, path), 0);
+    assert_int_equal(ckpt_prune(run, 1), 0);
+    assert_int_equal(ckpt_step_path(run, 30, path, sizeof path), 0);
+    assert_true(tu_file_exists(path));
     free_fixture(&a);
 }
 
@@ -364,6 +621,10 @@ int main(void) {
         cmocka_unit_test(test_roundtrip_bit_exact),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_find_latest_and_prune),
+        cmocka_unit_test(test_checksums_and_values),
+        cmocka_unit_test(test_nan_weights_forward),
+        cmocka_unit_test(test_find_latest_validates_whole_file),
+        cmocka_unit_test(test_prune_only_proven_older),
         cmocka_unit_test(test_info_command),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

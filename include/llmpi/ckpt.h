@@ -8,6 +8,11 @@
  * run's full config as "section.key=value" lines).
  * /state datasets (uint64): step, tokens_seen, loader_seed, loader_position,
  * rng (4 words of the trainer's xoshiro state), world_size.
+ * Checksums: root attribute checksums = "crc32c"; every dataset (tensors and
+ * /state) has an integer attribute crc32c, the CRC-32C of its little-endian
+ * bytes. Files without the root attribute (written before) load unverified.
+ * Written with HDF5 1.8 file format objects (libver bounds V18), whose
+ * metadata HDF5 checksums itself; readable by HDF5 >= 1.8 (h5py, h5dump).
  * Saved to a temporary name, fsynced, renamed, directory fsynced.
  */
 #ifndef LLMPI_CKPT_H
@@ -31,6 +36,7 @@ typedef struct {
     ll_rng rng;                    /* trainer RNG (future dropout/sampling) */
     int has_optim;                 /* /optim present */
     uint64_t world_size;           /* ranks of the run that wrote it (0: unknown) */
+    int has_checksums;             /* per-dataset CRC-32C attributes present */
 } ckpt_meta;
 
 /* Writes a checkpoint. adam_m / adam_v may be NULL (then no /optim group). */
@@ -39,11 +45,29 @@ int ckpt_save(const char *path, const gpt_model *m, const float *adam_m, const f
 /* Reads only the model shape and metadata (to create the model first). */
 int ckpt_peek(const char *path, gpt_config *cfg, ckpt_meta *meta);
 /* Loads parameters (and moments if adam_m/adam_v non-NULL and present) into a
- * model created with the same shape; refuses any other shape. */
+ * model created with the same shape; refuses any other shape, a checksum
+ * mismatch (the tensor named) and non-finite values (negative ones in
+ * /optim/v). On -1 the buffers may be partly overwritten. */
 int ckpt_load(const char *path, gpt_model *m, float *adam_m, float *adam_v, ckpt_meta *meta);
-/* Newest complete "step-NNNNNNNN.h5" in dir/checkpoints; out empty if none. */
-int ckpt_find_latest(const char *run_dir, char *out, size_t cap);
-/* Deletes all but the newest keep checkpoints in dir/checkpoints (keep > 0). */
+/* ckpt_load with checksum verification optional (verify_checksums 0 skips
+ * the CRC pass; the finiteness check always runs). */
+int ckpt_load_ex(const char *path, gpt_model *m, float *adam_m, float *adam_v, ckpt_meta *meta,
+                 int verify_checksums);
+/* Validates a whole checkpoint without a model: header, state, and every
+ * tensor of /model and /optim (name, type, shape); read_data also reads each
+ * tensor (one at a time) to verify its checksum and values. cfg and meta
+ * (either may be NULL) are filled on success. 0 / -1 (one line). */
+int ckpt_verify(const char *path, int read_data, gpt_config *cfg, ckpt_meta *meta);
+/* Newest "step-NNNNNNNN.h5" in dir/checkpoints that passes ckpt_verify
+ * (read_data as there), holds the step its name says and AdamW moments
+ * (/optim: what a run resumes from); out empty if none.
+ * Each newer file that fails is skipped with one warning line (the reason). */
+int ckpt_find_latest(const char *run_dir, int read_data, char *out, size_t cap);
+/* Deletes older checkpoints in dir/checkpoints beyond the newest keep (keep
+ * > 0). Only files that pass ckpt_verify (structure), hold the step their
+ * name says and match the newest such file (the reference: model shape,
+ * tokenizer) are counted or deleted; the reference is never deleted; other
+ * files are never touched. */
 int ckpt_prune(const char *run_dir, int keep);
 /* Formats run_dir/checkpoints/step-NNNNNNNN.h5 (creates nothing). */
 int ckpt_step_path(const char *run_dir, uint64_t step, char *out, size_t cap);

@@ -6,6 +6,8 @@
  * logs and writes files. SIGTERM or SIGUSR1 on any rank, or the --max-time
  * budget, ends the run at the next step boundary with a checkpoint and
  * success: all ranks agree on the stop through one small all-reduce per step.
+ * A run directory that already holds a run (metrics.jsonl or step-*.h5) is
+ * only used with resume (continue it) or force (start over, deleting them).
  */
 #ifndef LLMPI_TRAINER_H
 #define LLMPI_TRAINER_H
@@ -23,6 +25,8 @@ typedef struct {
     long stop_after;         /* end after this step with a checkpoint (0: run to max_steps) */
     double max_time;         /* wall-clock budget in seconds: checkpoint and stop before it (0: none) */
     int check_sync;          /* every K steps compare a parameter checksum across ranks (0: off) */
+    int force;               /* out_dir may hold an earlier run: its checkpoints and metrics are deleted */
+    int no_verify;           /* resume without checking the checkpoint's CRC-32C checksums (faster) */
 } trainer_options;
 
 /* Runs (or resumes) pretraining. 0 on success, -1 (one line printed). */

@@ -11,7 +11,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: llmpi pretrain --config FILE [--set section.key=value ...] --data STORE.h5 --out RUNDIR\n"
-            "                      [--resume auto|CKPT.h5] [--stop-after N]\n\n"
+            "                      [--resume auto|CKPT.h5 | --force] [--stop-after N]\n\n"
             "Trains a GPT on the train split of a token store. Works as a plain process or\n"
             "under mpirun (each rank trains on its shard; gradients are summed over ranks).\n\n"
             "  --config FILE     INI file (configs/*.ini)\n"
@@ -20,6 +20,11 @@ static void usage(FILE *f) {
             "  --out RUNDIR      run directory: checkpoints/, metrics.jsonl, config.ini\n"
             "  --resume auto     continue from the newest checkpoint in RUNDIR (fresh if none)\n"
             "  --resume CKPT     continue from a given checkpoint\n"
+            "  --force           RUNDIR holds an earlier run: start over, deleting its\n"
+            "                    checkpoints and metrics.jsonl (without --resume or\n"
+            "                    --force, an existing run is never touched)\n"
+            "  --no-verify       resume without verifying checkpoint checksums (faster;\n"
+            "                    values are still checked to be finite)\n"
             "  --stop-after N    end after step N with a checkpoint (the schedule still\n"
             "                    follows train.max_steps)\n"
             "  --max-time S      checkpoint and stop before S seconds of wall time\n"
@@ -28,12 +33,21 @@ static void usage(FILE *f) {
             "next step boundary with a checkpoint; `--resume auto` continues it.\n");
 }
 
+/* An empty path is refused: "" + "/metrics.jsonl" would write into the
+ * root folder. 0 / -1 (one line naming the option). */
+static int require_path(const char *opt, const char *value) {
+    if (value && value[0] != '\0') return 0;
+    ll_error("pretrain: %s: empty path", opt);
+    return -1;
+}
+
 int cmd_pretrain(int argc, char **argv) {
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'}, {"set", required_argument, 0, 's'},
         {"data", required_argument, 0, 'd'},   {"out", required_argument, 0, 'o'},
         {"resume", required_argument, 0, 'r'}, {"stop-after", required_argument, 0, 'S'},
         {"max-time", required_argument, 0, 'M'}, {"check-sync", required_argument, 0, 'K'},
+        {"force", no_argument, 0, 'F'},        {"no-verify", no_argument, 0, 'V'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     trainer_options t;
     memset(&t, 0, sizeof t);
@@ -44,7 +58,10 @@ int cmd_pretrain(int argc, char **argv) {
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
+        case 'F': t.force = 1; break;
+        case 'V': t.no_verify = 1; break;
         case 'c':
+            if (require_path("--config", optarg) != 0) return 2;
             if (cfg_load_ini(&t.cfg, optarg) != 0) return 1;
             have_config = 1;
             break;
@@ -80,6 +97,13 @@ int cmd_pretrain(int argc, char **argv) {
     if (optind < argc) { ll_error("pretrain: unexpected argument '%s'", argv[optind]); return 2; }
     if (!have_config || !t.data_path || !t.out_dir) {
         ll_error("pretrain: --config, --data and --out are required (see llmpi pretrain --help)");
+        return 2;
+    }
+    if (require_path("--data", t.data_path) != 0 || require_path("--out", t.out_dir) != 0 ||
+        (t.resume && require_path("--resume", t.resume) != 0))
+        return 2;
+    if (t.force && t.resume) {
+        ll_error("pretrain: --force starts over and --resume continues: give one of them");
         return 2;
     }
     /* overrides apply after the file, whatever their position on the line */

@@ -21,7 +21,8 @@
 #define GPT_ROW_BLOCK 64   /* rows per partial sum in cross-row reductions */
 #define GPT_CHUNK 8192     /* elements per call in element-wise kernels */
 
-/* exp(x) for x in [-87.3, 88.7] (clamped outside), relative error ~1e-7. */
+/* exp(x) for x in [-87.3, 88.7] (clamped outside, so +-inf give the
+ * bounds' values), relative error ~1e-7; NaN gives NaN. */
 static inline float fast_expf(float x) {
     x = x < -87.33654f ? -87.33654f : x;
     x = x > 88.37626f ? 88.37626f : x;
@@ -35,7 +36,11 @@ static inline float fast_expf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } scale = {.i = ((int32_t)n + 127) << 23};
+    /* NaN in, NaN out, defined: the clamps above let NaN through (every
+     * comparison is false), and converting NaN to int is undefined, so the
+     * exponent is built from 0 then; p is NaN already and carries it. */
+    float n_int = n == n ? n : 0.0f;
+    union { int32_t i; float f; } scale = {.i = ((int32_t)n_int + 127) << 23};
     return p * scale.f;
 }
 

@@ -12,11 +12,14 @@
 #include "llmpi/trainer.h"
 
 #include <cblas.h>
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "llmpi/ckpt.h"
 #include "llmpi/comm.h"
@@ -233,7 +236,7 @@ static int resume_from(run *r, const char *path) {
         m = full_m;
         v = full_v;
     }
-    int rc = ckpt_load(path, &r->model, m, v, &meta);
+    int rc = ckpt_load_ex(path, &r->model, m, v, &meta, !r->opt.no_verify);
     if (rc == 0 && r->zero) {
         full_to_shard(r, full_m, r->adam.m);
         full_to_shard(r, full_v, r->adam.v);
@@ -243,6 +246,23 @@ static int resume_from(run *r, const char *path) {
     if (rc != 0) return -1;
     if (store_check_tokenizer(&r->store, meta.tokenizer, (uint32_t)r->model.cfg.vocab_size) != 0) return -1;
     if (!meta.has_optim) { ll_error("%s: checkpoint holds no optimizer state to resume from", path); return -1; }
+    /* the loader adds one step's windows per step: the positions still to
+     * come must fit in 64 bits (a damaged state would wrap around) */
+    const cfg_config *c = &r->cfg;
+    uint64_t per_step = (uint64_t)r->world.size * (uint64_t)c->batch_size * (uint64_t)c->grad_accum;
+    uint64_t steps_left = (uint64_t)c->max_steps > meta.step ? (uint64_t)c->max_steps - meta.step : 0;
+    /* pretraining counts every target, so each window consumed added at
+     * least one token to tokens_seen */
+    if (meta.loader.position > meta.tokens_seen) {
+        ll_error("%s: loader position %llu exceeds the %llu tokens seen: the checkpoint's state is damaged", path,
+                 (unsigned long long)meta.loader.position, (unsigned long long)meta.tokens_seen);
+        return -1;
+    }
+    if (per_step == 0 || steps_left + 1 > (UINT64_MAX - meta.loader.position) / per_step) {
+        ll_error("%s: loader position %llu leaves no room for %llu more steps: the checkpoint's state is damaged",
+                 path, (unsigned long long)meta.loader.position, (unsigned long long)steps_left);
+        return -1;
+    }
     if (loader_set_state(&r->data, &meta.loader) != 0) return -1;
     if (meta.world_size && meta.world_size != (uint64_t)r->world.size)
         ll_log("warning: %s was written by %llu ranks, resuming on %d: the run continues, but bits may differ "
@@ -254,9 +274,59 @@ static int resume_from(run *r, const char *path) {
     return 0;
 }
 
+/* 1 when dir already holds a run: metrics.jsonl, or a file named like a
+ * checkpoint (readable or not) in dir/checkpoints. */
+static int run_dir_in_use(const char *dir) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    if (access(path, F_OK) == 0) return 1;
+    snprintf(path, sizeof path, "%s/checkpoints", dir);
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    int found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        found = strncmp(e->d_name, "step-", 5) == 0 && len > 8 && strcmp(e->d_name + len - 3, ".h5") == 0;
+    }
+    closedir(d);
+    return found;
+}
+
+/* --force: removes what an earlier run left in dir (its checkpoints and
+ * metrics.jsonl; nothing else), so the new run cannot be mixed with it:
+ * `--resume auto` would otherwise pick up the old run's newer steps. */
+static int clear_run_dir(const char *dir) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    if (unlink(path) != 0 && errno != ENOENT) { ll_error("%s: cannot remove: %s", path, strerror(errno)); return -1; }
+    snprintf(path, sizeof path, "%s/checkpoints", dir);
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "step-", 5) != 0 || len <= 8 || strcmp(e->d_name + len - 3, ".h5") != 0) continue;
+        snprintf(path, sizeof path, "%s/checkpoints/%s", dir, e->d_name);
+        if (unlink(path) != 0 && errno != ENOENT) { ll_error("%s: cannot remove: %s", path, strerror(errno)); rc = -1; }
+    }
+    closedir(d);
+    return rc;
+}
+
 static int setup(run *r) {
     cfg_config *c = &r->cfg;
     if (comm_init(&r->world) != 0) return -1;
+    if (r->opt.out_dir[0] == '\0') { ll_error("pretrain: --out: empty path"); return -1; }
+    /* a new run must not silently overwrite or append to an earlier one */
+    int in_use = 0;
+    if (r->world.rank == 0 && !r->opt.resume && !r->opt.force && run_dir_in_use(r->opt.out_dir)) {
+        ll_error("%s: already holds a run (checkpoints or metrics.jsonl): continue it with --resume auto, "
+                 "or start over with --force (deletes its checkpoints and metrics)", r->opt.out_dir);
+        in_use = 1;
+    }
+    if (comm_any(in_use)) return -1;
     if (store_open(&r->store, r->opt.data_path) != 0) return -1;
     r->have_store = 1;
     c->vocab_size = (int)r->store.vocab_size;
@@ -269,7 +339,12 @@ static int setup(run *r) {
     char ckpt_path[4096] = "";
     if (r->opt.resume) {
         if (!strcmp(r->opt.resume, "auto")) {
-            if (ckpt_find_latest(r->opt.out_dir, ckpt_path, sizeof ckpt_path) != 0) return -1;
+            /* rank 0 chooses (one warning per skipped file), all ranks load it */
+            int frc = r->world.rank == 0 ? ckpt_find_latest(r->opt.out_dir, !r->opt.no_verify, ckpt_path,
+                                                            sizeof ckpt_path)
+                                         : 0;
+            if (comm_any(frc != 0)) return -1;
+            if (r->world.size > 1 && comm_bcast(ckpt_path, sizeof ckpt_path, 0) != 0) return -1;
         } else {
             snprintf(ckpt_path, sizeof ckpt_path, "%s", r->opt.resume);
         }
@@ -310,8 +385,9 @@ static int setup(run *r) {
     int rc = 0;
     if (r->world.rank == 0) {
         char path[4096];
+        if (r->opt.force) rc = clear_run_dir(r->opt.out_dir);
         snprintf(path, sizeof path, "%s/checkpoints", r->opt.out_dir);
-        rc = ll_mkdir_p(path);
+        if (rc == 0) rc = ll_mkdir_p(path);
         char *cfgs = rc == 0 ? cfg_to_string(c) : NULL;
         snprintf(path, sizeof path, "%s/config.ini", r->opt.out_dir);
         if (cfgs) { rc = ll_write_file_atomic(path, cfgs, strlen(cfgs)); free(cfgs); }
