@@ -56,7 +56,7 @@ int cmd_pretrain(int argc, char **argv) {
     int n_sets = 0, have_config = 0;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'F': t.force = 1; break;
         case 'V': t.no_verify = 1; break;
@@ -91,7 +91,7 @@ int cmd_pretrain(int argc, char **argv) {
             break;
         }
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return cli_getopt_error("pretrain", c, argv);
         }
     }
     if (optind < argc) { ll_error("pretrain: unexpected argument '%s'", argv[optind]); return 2; }

@@ -109,8 +109,7 @@ refuse "clean --out = --input through a link" "is the input" "$bin" clean --inpu
 [ -e "$work/books/clean" ] || [ -e "$work/books/s.h5" ] && fail "a refused run wrote into the input folder"
 
 # ---- one style for unknown options ----
-# pretrain (src/cli/cmd_pretrain.c) still prints getopt's line and its usage: not in this list yet
-for cmd in sample eval plot info clean prepare; do
+for cmd in sample eval plot info clean prepare pretrain; do
   refuse "$cmd --bogus" "llmpi: $cmd: unknown option '--bogus' (see llmpi $cmd --help)" "$bin" $cmd --bogus
 done
 refuse "tokenizer train --bogus" "llmpi: tokenizer train: unknown option '--bogus'" "$bin" tokenizer train --bogus
