@@ -441,8 +441,10 @@ static void test_chat(void **state) {
     ids = infer_chat_context(ch, &n);
     assert_memory_equal(ids, conv1, n1 * sizeof *ids);
     size_t np2 = n - got2.n - 1;
-    /* only the new ids, and the answer's last one or two that were never fed */
-    assert_true(r.n_prompt >= np2 - n1 + 1 && r.n_prompt <= np2 - n1 + 2);
+    /* only the new ids were fed, and the answer's last one or two that never were */
+    assert_int_equal(r.n_prompt, np2);
+    assert_true(r.n_prefill + r.n_decode - got2.n + 1 >= np2 - n1 + 1);
+    assert_true(r.n_prefill + r.n_decode - got2.n + 1 <= np2 - n1 + 2);
     nw = naive_greedy(&im.model, ids, np2, end_id, 12, want);
     assert_int_equal(got2.n, nw);
     assert_memory_equal(got2.ids, want, nw * sizeof *want);

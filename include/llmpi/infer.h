@@ -159,7 +159,9 @@ int infer_options_set(infer_options *o, const char *name, const char *value);
  * batched steps (the prompt, and again after each shift), decode the
  * one-token steps. */
 typedef struct {
-    size_t n_prompt;         /* prompt ids fed (after any cut to the context) */
+    size_t n_prompt;         /* ids of the context generation started from (after any cut
+                              * to the context; chat: the whole conversation, of which
+                              * only the ids not cached yet were fed: see n_prefill) */
     size_t n_generated;      /* accepted tokens (passed to the callback) */
     infer_finish finish;
     size_t n_prefill, n_decode;

@@ -203,9 +203,9 @@ int infer_chat_send(infer_chat *ch, const char *user, size_t len, infer_token_fn
     ch->ctx.res = res;
     rc = infer_ctx_sync(&ch->ctx, ch->conv.ids, ch->conv.n);
     ch->ctx.res = NULL;
-    ch->conv.n = start;   /* the turn joins conv once answered */
+    res->n_prompt = ch->conv.n;   /* the context the answer continues (only new ids were fed) */
+    ch->conv.n = start;           /* the turn joins conv once answered */
     if (rc != 0) goto done;
-    res->n_prompt = res->n_prefill + res->n_decode;
     rc = -1;
     infer_options o = ch->opt;
     o.seed = ch->opt.seed + (uint64_t)ch->answers;
