@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < n; i++) a[i] = b[i];
         double t1 = ll_now();
         float sum = 0.0f;
-#pragma omp parallel for schedule(static) reduction(+ : sum)
+#pragma omp parallel for simd schedule(static) reduction(+ : sum)
         for (size_t i = 0; i < n; i++) sum += b[i];
         double t2 = ll_now();
         sink += sum + a[n / 2];
