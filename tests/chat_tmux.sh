@@ -49,10 +49,11 @@ wait_for "llmpi chat:" 30 || fail "no banner"
 
 # an answer streams: the pane grows while it is still running
 tmux -L "$SOCK" send-keys -t chat "hello there" Enter
+nonblank() { pane | grep -c .; }
+for ((i = 0; i < 600; i++)); do [ "$(nonblank)" -gt 3 ] && break; sleep 0.1; done
+a=$(nonblank)
 sleep 2
-a=$(pane | wc -l)
-sleep 2
-b=$(pane | wc -l)
+b=$(nonblank)
 [ "$b" -gt "$a" ] || fail "the answer does not stream ($a -> $b lines)"
 pane | tail -1 | grep -q '^> $' && fail "the answer ended before Ctrl-C"
 # Ctrl-C stops it, not the program

@@ -52,7 +52,7 @@ static int ids_append(tok_ids *v, const int32_t *ids, size_t n) {
         v->ids = g;
         v->cap = cap;
     }
-    memcpy(v->ids + v->n, ids, n * sizeof *ids);
+    if (n) memcpy(v->ids + v->n, ids, n * sizeof *ids);
     v->n += n;
     return 0;
 }
