@@ -124,4 +124,46 @@ double gpt_flops_per_token(const gpt_config *cfg, int T);
 typedef struct { double matmul, attention, elementwise, lm_head; } gpt_profile;
 extern gpt_profile gpt_prof;
 
+/* ---- inference: KV cache (src/model/gpt_infer.c) ----
+ *
+ * Generation feeds ids to the model a few at a time and keeps each layer's
+ * keys and values of the positions seen so far, so a new token costs one
+ * matrix-vector pass over the weights instead of a forward over the whole
+ * context. Invariants:
+ * - k and v hold, per layer and head, one hd-vector per position (layout
+ *   (L, H, cap, hd)); positions [0, n) are filled, in order; cap is the
+ *   model's block_size (positions index wpe, so they cannot go beyond it).
+ * - A call with several ids runs them as one batched forward on sgemm, the
+ *   same kernels and shapes as gpt_forward (on an empty cache its logits are
+ *   gpt_forward's, bit for bit); a call with one id runs matrix-vector
+ *   products (sgemv) and a fused attention over the cache.
+ * - Threads as in training: OpenMP over rows and heads, OpenBLAS inside.
+ * The model is only read: any number of caches may share one gpt_model.
+ */
+typedef struct {
+    gpt_config cfg;
+    int cap;                  /* positions the cache holds: block_size */
+    int n;                    /* positions filled */
+    int chunk;                /* rows one batched step runs (scratch size) */
+    float *k, *v;             /* (L, H, cap, hd) each */
+    float *mem;               /* the scratch below, one allocation */
+    float *x, *ln, *mean, *rstd, *qkv, *atty, *fch, *fgelu, *att;
+} gpt_kv;
+
+/* Allocates a cache for cfg's block_size and scratch for batched steps of up
+ * to chunk rows (chunk <= 0 or > block_size: block_size; longer inputs run in
+ * several steps). 0, or -1 with one line (bad shape, out of memory). */
+int gpt_kv_init(gpt_kv *kv, const gpt_config *cfg, int chunk);
+/* Frees it; safe on a zeroed or already freed cache. */
+void gpt_kv_free(gpt_kv *kv);
+/* Keeps the first n positions (n <= kv->n) and forgets the rest: a later
+ * call continues at position n. gpt_kv_truncate(kv, 0) empties the cache. */
+void gpt_kv_truncate(gpt_kv *kv, int n);
+/* Runs ids[0..n) at positions kv->n .. kv->n + n - 1, appends their keys and
+ * values, and writes the logits (V) after the last one to logits (NULL:
+ * not computed). -1 with one line if kv->n + n exceeds cap, an id is outside
+ * the vocabulary, or the cache was made for another shape; the cache is
+ * unchanged then. */
+int gpt_kv_forward(const gpt_model *m, gpt_kv *kv, const int *ids, int n, float *logits);
+
 #endif

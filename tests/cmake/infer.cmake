@@ -1,0 +1,12 @@
+# infer.cmake: CLI tests of generation (owner: infer): `llmpi sample` and
+# `llmpi chat` through a pipe (tests/infer_cli.sh), the chat REPL under tmux
+# (tests/chat_tmux.sh, skips without tmux), greedy tokens against the
+# PyTorch reference model (tests/reference/greedy_check.sh, skips without
+# torch). test_gpt_infer.c, test_generate.c and test_sampler.c are picked up
+# by the glob in tests/CMakeLists.txt.
+add_test(NAME infer_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/infer_cli.sh)
+set_tests_properties(infer_cli PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 600)
+add_test(NAME chat_tmux COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/chat_tmux.sh)
+set_tests_properties(chat_tmux PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 600)
+add_test(NAME infer_greedy_torch COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/reference/greedy_check.sh)
+set_tests_properties(infer_greedy_torch PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 300)
