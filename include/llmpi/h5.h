@@ -22,6 +22,9 @@ void h5u_quiet(void);
  * inside its chunk, every attribute message's name, type, dataspace and data
  * inside the message). 0, or -1 with one line naming path. */
 int h5u_check_file(const char *path);
+/* h5u_check_file without printing: -1 puts the line (without "llmpi: ") in
+ * msg[0..cap), for callers that report it their own way (a warning). */
+int h5u_check_file_why(const char *path, char *msg, size_t cap);
 /* h5u_check_file, then H5Fopen read-only with H5F_CLOSE_STRONG. The file
  * id, or -1 with one line. */
 int64_t h5u_open_readonly(const char *path);

@@ -298,6 +298,10 @@ static hid_t open_readonly(const char *path) {
         return -1;
     }
     if (!S_ISREG(st.st_mode)) { ck_error("%s: not a regular file", path); return -1; }
+    /* superblock and root header checked by plain reads before libhdf5 sees
+     * them: it has use-after-free bugs on such damage (tests/fuzz) */
+    char why[1400];
+    if (h5u_check_file_why(path, why, sizeof why) != 0) { ck_error("%s", why); return -1; }
     if (H5Fis_hdf5(path) <= 0) { ck_error("%s: not an HDF5 file (or truncated)", path); return -1; }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);

@@ -189,15 +189,15 @@ static int check_object_header(const h5u_file *f, uint64_t addr, const char **wh
 }
 
 /* Validates the superblock and the root object header (see above). 0, or
- * -1 with one line naming path. */
-int h5u_check_file(const char *path) {
+ * -1 with the problem (naming path) in msg[0..cap), nothing printed. */
+int h5u_check_file_why(const char *path, char *msg, size_t cap) {
     h5u_file f = {.fd = -1, .path = path};
     const char *why = NULL;
     f.fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (f.fd < 0) { ll_error("%s: cannot read: %s", path, strerror(errno)); return -1; }
+    if (f.fd < 0) { snprintf(msg, cap, "%s: cannot read: %s", path, strerror(errno)); return -1; }
     struct stat st;
     if (fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ll_error("%s: not a regular file", path);
+        snprintf(msg, cap, "%s: not a regular file", path);
         close(f.fd);
         return -1;
     }
@@ -237,15 +237,23 @@ int h5u_check_file(const char *path) {
         why = "unknown superblock version";
     }
     if (!why && (f.base > f.size || eof > f.size - f.base)) {
-        ll_error("%s: truncated: %llu bytes, the HDF5 superblock says %llu", path, (unsigned long long)f.size,
+        snprintf(msg, cap, "%s: truncated: %llu bytes, the HDF5 superblock says %llu", path, (unsigned long long)f.size,
                  (unsigned long long)(f.base <= UINT64_MAX - eof ? f.base + eof : UINT64_MAX));
         close(f.fd);
         return -1;
     }
     if (!why) check_object_header(&f, root, &why);
     close(f.fd);
-    if (why) { ll_error("%s: damaged HDF5 file: %s", path, why); return -1; }
+    if (why) { snprintf(msg, cap, "%s: damaged HDF5 file: %s", path, why); return -1; }
     return 0;
+}
+
+/* h5u_check_file_why, printing the problem as one line. */
+int h5u_check_file(const char *path) {
+    char msg[1400];
+    if (h5u_check_file_why(path, msg, sizeof msg) == 0) return 0;
+    ll_error("%s", msg);
+    return -1;
 }
 
 /* Checks path (h5u_check_file) and opens it read-only with every object

@@ -96,6 +96,12 @@ offset=$(h5dump -p -d /model/wpe "$(ck r 8)" | sed -n 's/.*OFFSET \([0-9]*\).*/\
 byte=$(od -An -tu1 -j "$offset" -N1 "$(ck r 8)" | tr -d ' ')
 printf "$(printf '\\%03o' $((byte ^ 1)))" | dd of="$(ck r 8)" bs=1 seek="$offset" conv=notrunc status=none
 expect_error "/model/wpe: checksum mismatch" "$BIN" sample --checkpoint "$(ck r 8)" --prompt hi --max-tokens 2
+# llmpi info: header only without --verify; --verify reads every tensor
+"$BIN" info "$(ck r 8)" >"$T/info" 2>"$T/stderr" || fail "info on a checkpoint with a flipped data bit"
+grep -q "^checksums   crc32c (not verified" "$T/info" || fail "info: checksum line: $(cat "$T/info")"
+expect_error "/model/wpe: checksum mismatch" "$BIN" info --verify "$(ck r 8)"
+"$BIN" info --verify "$T/r8.h5" >"$T/info" 2>"$T/stderr" || fail "info --verify on a good checkpoint"
+grep -q "^checksums   crc32c: every tensor verified" "$T/info" || fail "info --verify: $(cat "$T/info")"
 train --set train.max_steps=8 --out "$T/r" --resume auto >"$T/r.log" 2>"$T/stderr" || fail "resume past a bit flip"
 expect_one_warning "step-00000008.h5: /model/wpe: checksum mismatch"
 grep -q "resumed from .*step-00000004.h5" "$T/r.log" || fail "bit flip: did not fall back to step 4"
