@@ -165,9 +165,9 @@ static int share_inputs(const prep_options *o, int rank, path_list *files) {
     if (comm_bcast(&ok, sizeof ok, 0) != 0 || !ok) { free(blob); return -1; }
     if (comm_bcast(head, sizeof head, 0) != 0) { free(blob); return -1; }
     if (rank != 0) {
-        blob = malloc(head[1] + 1);
-        files->sizes = malloc((head[0] ? head[0] : 1) * sizeof *files->sizes);
-        files->paths = calloc(head[0] ? head[0] : 1, sizeof *files->paths);
+        blob = ll_malloc(head[1] + 1);
+        files->sizes = ll_malloc((head[0] ? head[0] : 1) * sizeof *files->sizes);
+        files->paths = ll_calloc(head[0] ? head[0] : 1, sizeof *files->paths);
         ok = blob && files->sizes && files->paths;
     }
     if (!comm_all(ok)) { if (rank == 0) ll_error("prepare: out of memory sharing the input list"); free(blob); return -1; }
@@ -179,7 +179,7 @@ static int share_inputs(const prep_options *o, int rank, path_list *files) {
         files->n = head[0];
         for (size_t i = 0, at = 0; i < files->n; i++) {
             size_t len = strlen(blob + at) + 1;
-            files->paths[i] = malloc(len);
+            files->paths[i] = ll_malloc(len);
             if (files->paths[i]) memcpy(files->paths[i], blob + at, len);
             else ok = 0;
             at += len;

@@ -154,7 +154,7 @@ static void build_raw_map(store_reader *s, store_split_info *si, off_t file_size
         haddr_t addr = H5Dget_offset(si->tokens_dset);
         si->raw_chunk = si->n_tokens;
         si->raw_n_chunks = 1;
-        si->raw_addr = malloc(sizeof *si->raw_addr);
+        si->raw_addr = ll_malloc_quiet(sizeof *si->raw_addr);   /* fallback: H5Dread */
         if (addr != HADDR_UNDEF && si->raw_addr) { si->raw_addr[0] = addr; si->raw_ok = 1; }
         bytes_per_chunk = si->n_tokens * s->token_bytes;
     } else if (little && unfiltered && layout == H5D_CHUNKED) {
@@ -166,7 +166,7 @@ static void build_raw_map(store_reader *s, store_split_info *si, off_t file_size
             uint64_t needed = (si->n_tokens + chunk - 1) / chunk;
             si->raw_chunk = chunk;
             si->raw_n_chunks = needed;
-            si->raw_addr = n_alloc == needed ? calloc(needed, sizeof *si->raw_addr) : NULL;
+            si->raw_addr = n_alloc == needed ? ll_calloc_quiet(needed, sizeof *si->raw_addr) : NULL;
             int ok = si->raw_addr != NULL;
             for (hsize_t i = 0; ok && i < n_alloc; i++) {
                 hsize_t coord = 0, size = 0;
@@ -654,10 +654,10 @@ store_pwriter *store_pwriter_create(const char *path, uint32_t vocab_size, uint3
                      path, vocab_size, eot_id);
         return NULL;   /* the same arguments on every rank: every rank returns here */
     }
-    store_pwriter *w = calloc(1, sizeof *w);
+    store_pwriter *w = ll_calloc(1, sizeof *w);
     if (!w) ok = 0;
     if (!all_ok(ok)) {
-        if (rank == 0) ll_error("%s: store_pwriter_create: out of memory", path);
+        if (rank == 0 && w) ll_error("%s: store_pwriter_create: out of memory", path);
         free(w);
         return NULL;
     }

@@ -80,7 +80,7 @@ static json_t *to_json(const tokenizer *t, const char *path) {
         size_t len;
         const char *b = tok_token_bytes(t, id, &len);
         /* specials are added tokens: HF looks them up by their raw content */
-        strings[id] = id < 256 + t->n_merges ? vocab_string(map, b, len) : strdup(t->specials[id - 256 - t->n_merges]);
+        strings[id] = id < 256 + t->n_merges ? vocab_string(map, b, len) : ll_strdup(t->specials[id - 256 - t->n_merges]);
         if (!strings[id]) { ok = 0; break; }
         if (json_object_get(vocab, strings[id])) {
             ll_error("%s: tokens %lld and %d have the same vocabulary string '%s'", path,

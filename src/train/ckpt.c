@@ -461,8 +461,8 @@ static int list_steps(const char *run_dir, uint64_t **steps, size_t *n) {
         if (parse_ckpt_name(e->d_name, &step) != 0) continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
-            uint64_t *grown = realloc(*steps, cap * sizeof *grown);
-            if (!grown) { ll_error("%s: out of memory listing", dir); free(*steps); *steps = NULL; closedir(d); return -1; }
+            uint64_t *grown = ll_realloc(*steps, cap * sizeof *grown);
+            if (!grown) { free(*steps); *steps = NULL; closedir(d); return -1; }
             *steps = grown;
         }
         (*steps)[(*n)++] = step;

@@ -119,8 +119,8 @@ typedef struct {
 static int series_push(read_series *s, const metrics_point *p, long line, const char *path) {
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 256;
-        read_point *np = realloc(s->p, cap * sizeof *np);
-        if (!np) { ll_error("%s: out of memory reading the metrics", path); return -1; }
+        read_point *np = ll_realloc(s->p, cap * sizeof *np);
+        if (!np) return -1;
         s->p = np;
         s->cap = cap;
     }

@@ -51,7 +51,7 @@ void optim_adamw_free(optim_adamw *o) {
 
 double optim_grad_norm(const float *grads, size_t n, float scale) {
     size_t nblocks = (n + NORM_BLOCK - 1) / NORM_BLOCK;
-    double *partial = malloc(nblocks * sizeof(double));
+    double *partial = ll_malloc(nblocks * sizeof(double));
     if (!partial) return NAN;
 #pragma omp parallel for schedule(static)
     for (size_t b = 0; b < nblocks; b++) {
