@@ -29,5 +29,10 @@ int h5u_attr_read_u64(int64_t loc, const char *name, uint64_t *out, const char *
 /* Creates a group without modification times (byte-identical reruns); the
  * id, or -1 with nothing printed. */
 int64_t h5u_create_group(int64_t loc, const char *name);
+/* Closes a file being written (H5Fclose: HDF5 flushes its caches here).
+ * 0, or -1 with nothing printed when the close failed (disk full), the
+ * failure-injection hook's LLMPI_FAULT_WRITE included; the id is released
+ * either way. */
+int h5u_close_file(int64_t file);
 
 #endif

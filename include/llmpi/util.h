@@ -36,6 +36,9 @@ void *ll_aligned_alloc_at(size_t align, size_t bytes, const char *file, int line
  * fallback (an optional cache or prefetch), so no error line is printed. */
 void *ll_malloc_quiet(size_t bytes);
 void *ll_calloc_quiet(size_t n, size_t size);
+/* How many allocations above have failed in this process (injected or real):
+ * lets a caller tell "out of memory" from "bad input" after a -1. */
+unsigned long ll_alloc_failures(void);
 #define ll_malloc(bytes) ll_malloc_at((bytes), __FILE__, __LINE__)
 #define ll_calloc(n, size) ll_calloc_at((n), (size), __FILE__, __LINE__)
 #define ll_realloc(p, bytes) ll_realloc_at((p), (bytes), __FILE__, __LINE__)

@@ -343,20 +343,8 @@ static int spill_open(spill *s, const char *out, size_t width) {
     return s->buf ? 0 : -1;
 }
 
-static int write_all(int fd, const void *data, size_t n) {
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int spill_flush(spill *s) {
-    if (s->used && write_all(s->fd, s->buf, s->used) != 0) {
+    if (s->used && ll_write_all(s->fd, s->buf, s->used) != 0) {
         ll_error("prepare: scratch file beside --out: write failed (disk full?): %s", strerror(errno));
         return -1;
     }

@@ -600,7 +600,7 @@ int store_writer_finish(store_writer *w) {
         H5Gclose(ws->group);
         ws->tokens = ws->offsets = ws->group = -1;
     }
-    herr_t closed = H5Fclose(w->file);
+    int closed = h5u_close_file(w->file);
     w->file = -1;
     if (closed < 0) {
         ll_error("%s: closing failed (disk full?)", w->tmp);
@@ -804,11 +804,11 @@ int store_pwriter_finish(store_pwriter *w, int ok) {
         if (w->offsets[i] >= 0) H5Dclose(w->offsets[i]);
     }
     int good = all_ok(ok && !w->failed);
-    herr_t closed = H5Fclose(w->file);
+    int closed = h5u_close_file(w->file);
+    if (good && closed < 0) ll_error("%s: closing failed (disk full?)", w->tmp);
     good = all_ok(good && closed >= 0);
     int committed = 0;
     if (w->rank == 0) {
-        if (good && closed < 0) ll_error("%s: closing failed (disk full?)", w->tmp);
         if (good && ll_commit_file(w->tmp, w->path) == 0) committed = 1;
         else unlink(w->tmp);
     }

@@ -236,7 +236,7 @@ done:
     if (om >= 0) H5Gclose(om);
     if (optim >= 0) H5Gclose(optim);
     if (model >= 0) H5Gclose(model);
-    if (H5Fclose(f) < 0 && rc == 0) { ll_error("%s: closing failed (disk full?)", tmp); rc = -1; }
+    if (h5u_close_file(f) != 0 && rc == 0) { ll_error("%s: closing failed (disk full?)", tmp); rc = -1; }
     if (rc == 0 && ll_commit_file(tmp, path) != 0) rc = -1;
     if (rc != 0) unlink(tmp);
     return rc;
@@ -485,11 +485,14 @@ int ckpt_find_latest(const char *run_dir, char *out, size_t cap) {
         if (ckpt_step_path(run_dir, steps[i], path, sizeof path) != 0) { rc = -1; break; }
         gpt_config cfg;
         ckpt_meta meta;
+        unsigned long oom = ll_alloc_failures();
         if (access(path, R_OK) == 0 && ckpt_peek(path, &cfg, &meta) == 0) {
             if (strlen(path) >= cap) { ll_error("%s: path too long for the caller's buffer", path); rc = -1; }
             else memcpy(out, path, strlen(path) + 1);
             break;
         }
+        /* out of memory (printed) says nothing about the file: never skip a good one for it */
+        if (ll_alloc_failures() != oom) { rc = -1; break; }
         ll_warn("%s: skipped (unreadable or incomplete), trying an older checkpoint", path);
     }
     free(steps);

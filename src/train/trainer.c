@@ -175,7 +175,8 @@ static int save_checkpoint(run *r) {
         meta.world_size = (uint64_t)r->world.size;
         snprintf(meta.tokenizer, sizeof meta.tokenizer, "%s", r->store.tokenizer);
         char *cfgs = cfg_to_string(&r->cfg);
-        if (cfgs && strlen(cfgs) >= sizeof meta.config) {
+        if (!cfgs) rc = -1;   /* out of memory, printed: no checkpoint without its config */
+        else if (strlen(cfgs) >= sizeof meta.config) {
             ll_error("checkpoint: the config text (%zu bytes) exceeds the %zu the format holds", strlen(cfgs),
                      sizeof meta.config - 1);
             rc = -1;
@@ -314,7 +315,7 @@ static int setup(run *r) {
         rc = ll_mkdir_p(path);
         char *cfgs = rc == 0 ? cfg_to_string(c) : NULL;
         snprintf(path, sizeof path, "%s/config.ini", r->opt.out_dir);
-        if (cfgs) { rc = ll_write_file_atomic(path, cfgs, strlen(cfgs)); free(cfgs); }
+        if (cfgs) { rc = ll_write_file_atomic(path, cfgs, strlen(cfgs)); free(cfgs); } else rc = -1;
         snprintf(path, sizeof path, "%s/metrics.jsonl", r->opt.out_dir);
         if (rc == 0 && !(r->metrics = metrics_open(path))) rc = -1;
     }

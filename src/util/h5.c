@@ -22,6 +22,11 @@
 /* Turns off HDF5's own error-stack printing for the whole process. */
 void h5u_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
+int h5u_close_file(int64_t file) {
+    herr_t rc = H5Fclose(file);
+    return rc < 0 || ll_fault_hit(LL_FAULT_WRITE) ? -1 : 0;
+}
+
 /* Reads the root "format" attribute of the HDF5 file at path into out
  * ("" when the file has none). 0, or -1 with one line: unreadable, not
  * HDF5, damaged, or a format attribute that is not a short string. */

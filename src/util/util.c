@@ -91,12 +91,21 @@ int ll_fault_hit(int kind) {
 
 /* ---- allocation ---- */
 
+static _Atomic unsigned long g_alloc_failures;
+unsigned long ll_alloc_failures(void) { return atomic_load(&g_alloc_failures); }
+
+/* counts a failed allocation; returns p */
+static void *counted(void *p) {
+    if (!p) atomic_fetch_add(&g_alloc_failures, 1);
+    return p;
+}
+
 void *ll_malloc_quiet(size_t bytes) {
-    return ll_fault_hit(LL_FAULT_ALLOC) ? NULL : malloc(bytes ? bytes : 1);
+    return counted(ll_fault_hit(LL_FAULT_ALLOC) ? NULL : malloc(bytes ? bytes : 1));
 }
 
 void *ll_calloc_quiet(size_t n, size_t size) {
-    return ll_fault_hit(LL_FAULT_ALLOC) ? NULL : calloc(n ? n : 1, size ? size : 1);
+    return counted(ll_fault_hit(LL_FAULT_ALLOC) ? NULL : calloc(n ? n : 1, size ? size : 1));
 }
 
 void *ll_malloc_at(size_t bytes, const char *file, int line) {
@@ -112,7 +121,7 @@ void *ll_calloc_at(size_t n, size_t size, const char *file, int line) {
 }
 
 void *ll_realloc_at(void *p, size_t bytes, const char *file, int line) {
-    void *q = ll_fault_hit(LL_FAULT_ALLOC) ? NULL : realloc(p, bytes ? bytes : 1);
+    void *q = counted(ll_fault_hit(LL_FAULT_ALLOC) ? NULL : realloc(p, bytes ? bytes : 1));
     if (!q) ll_error("%s:%d: out of memory allocating %zu bytes", file, line, bytes);
     return q;
 }
@@ -125,7 +134,7 @@ char *ll_strdup_at(const char *s, const char *file, int line) {
 }
 
 void *ll_aligned_alloc_at(size_t align, size_t bytes, const char *file, int line) {
-    void *p = ll_fault_hit(LL_FAULT_ALLOC) ? NULL : aligned_alloc(align, bytes ? bytes : align);
+    void *p = counted(ll_fault_hit(LL_FAULT_ALLOC) ? NULL : aligned_alloc(align, bytes ? bytes : align));
     if (!p) ll_error("%s:%d: out of memory allocating %zu bytes", file, line, bytes);
     return p;
 }

@@ -125,8 +125,7 @@ static int walk_folder(walker *w, const char *dir, const struct stat *st, int de
     }
     int read_err = rc == 0 ? errno : 0;
     closedir(d);
-    if (rc != 0) ll_error("walk: %s: out of memory listing the folder", dir);
-    else if (read_err) rc = unreadable(w, dir, "cannot read folder", read_err, WALK_UNREADABLE_FOLDER);
+    if (read_err)   /* on out of memory (rc -1) ll_realloc / ll_strdup printed the line */ rc = unreadable(w, dir, "cannot read folder", read_err, WALK_UNREADABLE_FOLDER);
     /* any fixed order will do (the caller's sort decides); sorting here keeps warnings ordered */
     if (rc == 0 && n > 1) qsort(names, n, sizeof *names, cmp_names);
     size_t dir_len = strlen(dir);
