@@ -20,12 +20,13 @@
 #
 # usage: fault_sweep.sh [--thin K] [--budget SECONDS] [--cases a,b] [--kinds alloc,write,fsync]
 #   --thin K     after N, try N + max(1, N/K) (default: every N)
-#   --budget S   stop sweeping (not a failure) after S seconds of runs
+#   --budget S   about S seconds in all: each (command, kind) gets an equal
+#                share of what is left, and stops there (not a failure)
 set -u
 BIN=${LLMPI_BIN:?LLMPI_BIN must point at the llmpi binary}
 SRC=${LLMPI_SOURCE_DIR:?}
 export OMPI_MCA_ess_singleton_isolated=${OMPI_MCA_ess_singleton_isolated:-1}
-thin=0 budget=0 cases="tok prepare pretrain resume sample eval" kinds="alloc write fsync"
+thin=0 budget=0 cases="tok prepare pretrain resume sample eval" kinds="fsync write alloc"
 while [ $# -gt 0 ]; do
     case "$1" in
         --thin) thin=$2; shift 2 ;;
@@ -36,7 +37,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 if ldd "$BIN" 2>/dev/null | grep -q libasan; then
-    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+    export ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0:abort_on_error=0
     export LSAN_OPTIONS=suppressions=$SRC/tests/fault_lsan.supp:print_suppressions=0
     export UBSAN_OPTIONS=print_stacktrace=1
 fi
@@ -141,7 +142,8 @@ else:
 for p in problems: print(p)
 PY
 
-runs=0 t0=$SECONDS failures=0
+runs=0 t0=$SECONDS failures=0 slot=0
+slots=$(( $(echo $cases | wc -w) * $(echo $kinds | wc -w) ))
 for c in $cases; do
     command_of "$c"
     # reference: a clean run from the same starting point
@@ -153,8 +155,9 @@ for c in $cases; do
     for kind in $kinds; do
         var=LLMPI_FAULT_$(echo "$kind" | tr a-z A-Z)
         n=1 done=0
+        deadline=$(( SECONDS + (budget - (SECONDS - t0)) / (slots - slot) )); slot=$((slot + 1))
         while [ $done -eq 0 ]; do
-            if [ "$budget" -gt 0 ] && [ $((SECONDS - t0)) -ge "$budget" ]; then
+            if [ "$budget" -gt 0 ] && [ "$SECONDS" -ge "$deadline" ]; then
                 echo "fault_sweep: budget of ${budget} s spent: $c $kind stopped at N=$n"; break
             fi
             rm -rf "$W" "$T/flog"; mkdir -p "$W"; cp -a "$T/pre/$c/." "$W/"

@@ -56,6 +56,11 @@ unsigned long ll_alloc_failures(void);
 enum { LL_FAULT_ALLOC, LL_FAULT_WRITE, LL_FAULT_FSYNC };
 /* Counts one call of the kind; 1 when this call is to fail (errno set). */
 int ll_fault_hit(int kind);
+/* For unit tests: arms the hook so that the nth call of kind from now fails
+ * (1: the next one; 0: off), whatever the environment said. */
+void ll_fault_set(int kind, unsigned long long n);
+/* 1 while an armed failure of kind has not happened yet. */
+int ll_fault_armed(int kind);
 
 /* write(2) until all n bytes are written (EINTR retried). 0 / -1 with errno
  * set; prints nothing (the caller names the file). */

@@ -89,6 +89,16 @@ int ll_fault_hit(int kind) {
     return 1;
 }
 
+void ll_fault_set(int kind, unsigned long long n) {
+    pthread_once(&g_fault_once, fault_read_env);
+    g_fault_at[kind] = n ? atomic_load(&g_fault_count[kind]) + n : 0;
+}
+
+int ll_fault_armed(int kind) {
+    pthread_once(&g_fault_once, fault_read_env);
+    return g_fault_at[kind] != 0 && atomic_load(&g_fault_count[kind]) < g_fault_at[kind];
+}
+
 /* ---- allocation ---- */
 
 static _Atomic unsigned long g_alloc_failures;
