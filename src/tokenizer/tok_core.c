@@ -434,10 +434,7 @@ tokenizer *tok_build(const char *pattern, const int32_t *merges, int n_merges,
     t->specials = ll_calloc((size_t)n_specials, sizeof *t->specials);
     t->token_off = ll_malloc(((size_t)t->vocab_size + 1) * sizeof *t->token_off);
     t->pool = ll_calloc(1, sizeof *t->pool);
-    if (!t->pattern || !t->merges || !t->specials || !t->token_off || !t->pool) {
-        if (!t->pattern) ll_error("%s: out of memory", where);
-        goto fail;
-    }
+    if (!t->pattern || !t->merges || !t->specials || !t->token_off || !t->pool) goto fail;   /* printed */
     pthread_mutex_init(&t->pool->mutex, NULL);
     if (n_merges) memcpy(t->merges, merges, (size_t)(2 * n_merges) * sizeof *t->merges);
 
