@@ -1,7 +1,10 @@
-/* util.c: errors, logging, RNG, atomic files, threads, hashing.
+/* util.c: errors, logging, allocation, failure injection, RNG, atomic
+ * files, threads, hashing.
  *
- * Invariant: nothing here exits the process; failures print one line and
- * return -1 (or NULL).
+ * Invariants: nothing here exits the process; failures print one line and
+ * return -1 (or NULL). Every allocation and every write/fsync of our own
+ * outputs passes ll_fault_hit, so a test can fail any one of them; with no
+ * LLMPI_FAULT_* variable set the hook costs one pthread_once check.
  */
 #define _GNU_SOURCE
 #include "llmpi/util.h"
