@@ -34,7 +34,8 @@ int main(int argc, char **argv) {
     ll_rng rng;
     ll_rng_seed(&rng, (uint64_t)seed, 0);
     const size_t doc = 100000;
-    int32_t *ids = malloc(doc * sizeof(int32_t));
+    int32_t *ids = ll_malloc(doc * sizeof(int32_t));
+    if (!ids) return 1;
     for (long done = 0, d = 0; done < tokens; done += (long)doc, d++) {
         for (size_t i = 0; i < doc; i++) ids[i] = (int32_t)ll_rng_below(&rng, (uint64_t)vocab - 1);
         ids[doc - 1] = (int32_t)(vocab - 1);

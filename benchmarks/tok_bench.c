@@ -50,7 +50,8 @@ int main(int argc, char **argv) {
 
     /* parts end after a newline followed by a printable non-space ASCII byte:
      * the split pattern always starts a chunk there (LF and CRLF text alike) */
-    size_t *cut = calloc((size_t)threads + 1, sizeof *cut);
+    size_t *cut = ll_calloc((size_t)threads + 1, sizeof *cut);
+    if (!cut) return 1;
     cut[threads] = n;
     for (int k = 1; k < threads; k++) {
         size_t at = n / threads * k;
@@ -60,7 +61,8 @@ int main(int argc, char **argv) {
         cut[k] = p && (size_t)(p - text) + 1 < n ? (size_t)(p - text) + 1 : n;
         if (cut[k] < cut[k - 1]) cut[k] = cut[k - 1];
     }
-    tok_ids *parts = calloc((size_t)threads, sizeof *parts);
+    tok_ids *parts = ll_calloc((size_t)threads, sizeof *parts);
+    if (!parts) return 1;
     double cpu_sum = 0;
     w0 = ll_now();
     int failed = 0;

@@ -23,7 +23,8 @@ void h5u_quiet(void);
  * inside the message). 0, or -1 with one line naming path. */
 int h5u_check_file(const char *path);
 /* h5u_check_file without printing: -1 puts the line (without "llmpi: ") in
- * msg[0..cap), for callers that report it their own way (a warning). */
+ * msg[0..cap), for callers that report it their own way (a warning); msg is
+ * empty when the check ran out of memory (ll_malloc printed that line). */
 int h5u_check_file_why(const char *path, char *msg, size_t cap);
 /* h5u_check_file, then H5Fopen read-only with H5F_CLOSE_STRONG. The file
  * id, or -1 with one line. */
@@ -49,5 +50,10 @@ int h5u_set_format(int64_t fapl, int64_t fcpl);
 /* Creates a group without modification times (byte-identical reruns); the
  * id, or -1 with nothing printed. */
 int64_t h5u_create_group(int64_t loc, const char *name);
+/* Closes a file being written (H5Fclose: HDF5 flushes its caches here).
+ * 0, or -1 with nothing printed when the close failed (disk full), the
+ * failure-injection hook's LLMPI_FAULT_WRITE included; the id is released
+ * either way. */
+int h5u_close_file(int64_t file);
 
 #endif

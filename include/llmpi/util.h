@@ -23,11 +23,51 @@ void ll_log(const char *fmt, ...) LL_PRINTF(1, 2);     /* stdout, rank 0 only, n
 void ll_set_rank(int rank);
 int ll_rank(void);
 
-/* malloc/calloc that report the size and call site on failure (return NULL). */
+/* Every allocation of llmpi's own goes through these: on failure they print
+ * one line naming the size and call site and return NULL (ll_realloc leaves
+ * p allocated). The failure-injection hook below reaches all of them. */
 void *ll_malloc_at(size_t bytes, const char *file, int line);
 void *ll_calloc_at(size_t n, size_t size, const char *file, int line);
+void *ll_realloc_at(void *p, size_t bytes, const char *file, int line);
+char *ll_strdup_at(const char *s, const char *file, int line);
+/* aligned_alloc (C11: bytes a multiple of align); free with free(). */
+void *ll_aligned_alloc_at(size_t align, size_t bytes, const char *file, int line);
+/* The same, silent: for an allocation whose failure the caller handles by a
+ * fallback (an optional cache or prefetch), so no error line is printed. */
+void *ll_malloc_quiet(size_t bytes);
+void *ll_calloc_quiet(size_t n, size_t size);
+void *ll_realloc_quiet(void *p, size_t bytes);
+/* How many allocations above have failed in this process (injected or real):
+ * lets a caller tell "out of memory" from "bad input" after a -1. */
+unsigned long ll_alloc_failures(void);
 #define ll_malloc(bytes) ll_malloc_at((bytes), __FILE__, __LINE__)
 #define ll_calloc(n, size) ll_calloc_at((n), (size), __FILE__, __LINE__)
+#define ll_realloc(p, bytes) ll_realloc_at((p), (bytes), __FILE__, __LINE__)
+#define ll_strdup(s) ll_strdup_at((s), __FILE__, __LINE__)
+#define ll_aligned_alloc(align, bytes) ll_aligned_alloc_at((align), (bytes), __FILE__, __LINE__)
+
+/* ---- failure injection (tests only, SQLite style) ----
+ * Read once from the environment: LLMPI_FAULT_ALLOC=N fails the Nth
+ * allocation through the functions above (ENOMEM), LLMPI_FAULT_WRITE=N the
+ * Nth ll_write_all (or HDF5 file close, h5u_close_file) with ENOSPC, and
+ * LLMPI_FAULT_FSYNC=N the Nth ll_fsync with EIO; counting starts at 1 and only
+ * the Nth call fails. LLMPI_FAULT_LOG=FILE appends one line per injected
+ * failure ("alloc 17"), so a sweep can tell that N was reached. Never set
+ * outside tests. */
+enum { LL_FAULT_ALLOC, LL_FAULT_WRITE, LL_FAULT_FSYNC };
+/* Counts one call of the kind; 1 when this call is to fail (errno set). */
+int ll_fault_hit(int kind);
+/* For unit tests: arms the hook so that the nth call of kind from now fails
+ * (1: the next one; 0: off), whatever the environment said. */
+void ll_fault_set(int kind, unsigned long long n);
+/* 1 while an armed failure of kind has not happened yet. */
+int ll_fault_armed(int kind);
+
+/* write(2) until all n bytes are written (EINTR retried). 0 / -1 with errno
+ * set; prints nothing (the caller names the file). */
+int ll_write_all(int fd, const void *data, size_t n);
+/* fsync(2) through the failure hook. 0 / -1 with errno set; prints nothing. */
+int ll_fsync(int fd);
 
 /* ---- time ---- */
 double ll_now(void);            /* monotonic seconds */
@@ -44,7 +84,10 @@ double ll_rng_normal(ll_rng *r);                 /* standard normal (Box-Muller,
 /* ---- atomic file output ---- */
 /* Fills tmp with "<path>.tmp.<pid>". Returns 0, or -1 if it does not fit. */
 int ll_tmp_path(char *tmp, size_t cap, const char *path);
-/* fsync the file at path, rename it to final_path, fsync final_path's directory. */
+/* fsync the file at path, rename it to final_path, fsync final_path's
+ * directory; any failure, the directory's fsync included, fails the save
+ * (one line). On a failure before the rename final_path is untouched; the
+ * caller removes tmp_path. */
 int ll_commit_file(const char *tmp_path, const char *final_path);
 /* Writes bytes to path atomically (tmp + fsync + rename). */
 int ll_write_file_atomic(const char *path, const void *data, size_t n);

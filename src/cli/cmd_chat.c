@@ -72,7 +72,7 @@ static int on_text(void *ctx, int32_t id, const char *text, size_t len) {
         if (need > s->text.cap) {
             size_t cap = s->text.cap ? s->text.cap : 256;
             while (cap < need) cap *= 2;
-            char *g = realloc(s->text.data, cap);
+            char *g = ll_realloc(s->text.data, cap);
             if (!g) return 1;
             s->text.data = g;
             s->text.cap = cap;
@@ -186,7 +186,7 @@ static void save_history(void) {
         size_t len = strlen(list[i]->line);
         if (n + len + 2 > cap) {
             while (n + len + 2 > cap) cap *= 2;
-            char *g = realloc(buf, cap);
+            char *g = ll_realloc(buf, cap);
             if (!g) { free(buf); return; }
             buf = g;
         }

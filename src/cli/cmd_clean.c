@@ -31,7 +31,7 @@ static void usage(FILE *f) {
 
 int cmd_clean(int argc, char **argv) {
     const char *out_dir = NULL;
-    const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
+    const char **inputs = ll_calloc((size_t)argc + 1, sizeof *inputs);
     size_t n_inputs = 0;
     int quiet = 0;
     clean_options opts;

@@ -61,7 +61,7 @@ static int on_text(void *ctx, int32_t id, const char *text, size_t len) {
         if (need > s->text.cap) {
             size_t cap = s->text.cap ? s->text.cap : 256;
             while (cap < need) cap *= 2;
-            char *g = realloc(s->text.data, cap);
+            char *g = ll_realloc(s->text.data, cap);
             if (!g) return 1;
             s->text.data = g;
             s->text.cap = cap;

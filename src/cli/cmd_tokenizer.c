@@ -43,8 +43,8 @@ static int take_values(int argc, char **argv, int *i, const char ***list, int *n
     while (*i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0) (*i)++;
     int count = *i + 1 - start;
     if (count == 0) { ll_error("tokenizer: %s needs at least one value", argv[start - 1]); return -1; }
-    const char **grown = realloc(*list, (size_t)(*n + count) * sizeof *grown);
-    if (!grown) { ll_error("tokenizer: out of memory"); return -1; }
+    const char **grown = ll_realloc(*list, (size_t)(*n + count) * sizeof *grown);
+    if (!grown) return -1;
     for (int k = 0; k < count; k++) grown[*n + k] = argv[start + k];
     *list = grown;
     *n += count;
@@ -58,8 +58,8 @@ static int read_stdin(char **out, size_t *n) {
     if (!buf) return -1;
     for (;;) {
         if (len == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) { ll_error("tokenizer: out of memory reading stdin"); free(buf); return -1; }
+            char *nb = ll_realloc(buf, cap * 2);
+            if (!nb) { free(buf); return -1; }
             buf = nb;
             cap *= 2;
         }
@@ -203,8 +203,8 @@ static int cmd_decode(int argc, char **argv) {
         }
         if (ids.n == ids.cap) {
             size_t cap = ids.cap ? ids.cap * 2 : 4096;
-            int32_t *g = realloc(ids.ids, cap * sizeof *g);
-            if (!g) { ll_error("tokenizer decode: out of memory"); goto done; }
+            int32_t *g = ll_realloc(ids.ids, cap * sizeof *g);
+            if (!g) goto done;
             ids.ids = g;
             ids.cap = cap;
         }

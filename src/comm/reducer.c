@@ -68,7 +68,7 @@ static int reduce_bucket(comm_reducer *r, int b, int *counts, int *displs) {
 
 static void *comm_main(void *arg) {
     comm_reducer *r = arg;
-    int *counts = malloc(sizeof(int) * r->size), *displs = malloc(sizeof(int) * r->size);
+    int *counts = ll_malloc(sizeof(int) * r->size), *displs = ll_malloc(sizeof(int) * r->size);
     pthread_mutex_lock(&r->mu);
     for (;;) {
         while (!r->shutdown && !(r->round_active && r->next < r->n_buckets)) pthread_cond_wait(&r->cv, &r->mu);

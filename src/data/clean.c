@@ -174,7 +174,7 @@ static int sb_reserve(strbuf *b, size_t extra) {
     if (b->n + extra + 1 <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->n + extra + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
+    char *p = ll_realloc(b->p, cap);
     if (!p) { b->oom = 1; return -1; }
     b->p = p; b->cap = cap;
     return 0;
@@ -632,8 +632,8 @@ static int clean_body(const clean_ctx *c, pcre2_match_data *md, const char *t, s
         size_t te = e;
         while (te > at && (t[te - 1] == ' ' || t[te - 1] == '\t' || t[te - 1] == '\f')) te--;
         if (nl == cap_lines) {
-            span *nlines = realloc(lines, 2 * cap_lines * sizeof *lines);
-            if (!nlines) { ll_error("clean.c: clean_book: out of memory (%zu lines)", nl); goto done; }
+            span *nlines = ll_realloc(lines, 2 * cap_lines * sizeof *lines);
+            if (!nlines) goto done;
             lines = nlines; cap_lines *= 2;
         }
         lines[nl++] = (span){at, te};
@@ -675,7 +675,7 @@ static int clean_body(const clean_ctx *c, pcre2_match_data *md, const char *t, s
         }
         if (put_paragraph(c, &b, t, lines, &ps[i]) != 0) break;
     }
-    if (b.oom) { ll_error("clean.c: clean_book: out of memory building the body"); goto done; }
+    if (b.oom) goto done;   /* ll_realloc printed the line */
     out->text = b.p; b.p = NULL;
     out->text_len = out->bytes_out = b.n;
     out->body_hash = clean_body_hash(out->text, out->text_len);
@@ -702,7 +702,7 @@ int clean_book(const clean_ctx *c, const char *data, size_t n, clean_result *out
 
     strbuf w = {0};
     decode_to_lf(&w, s, n, out->latin1);
-    if (w.oom) { ll_error("clean.c: clean_book: out of memory decoding %zu bytes", n); return -1; }
+    if (w.oom) return -1;   /* ll_realloc printed the line */
     const char *t = w.p;
     size_t tn = w.n;
 

@@ -33,8 +33,9 @@ static int cmp_str(const void *a, const void *b) {
 static json_t *jstr(const char *s) {
     json_t *j = json_string(s);
     if (j) return j;
-    char *copy = strdup(s);
+    char *copy = ll_malloc_quiet(strlen(s) + 1);   /* fallback: null */
     if (!copy) return json_null();
+    memcpy(copy, s, strlen(s) + 1);
     for (char *p = copy; *p; p++) if ((unsigned char)*p >= 0x80) *p = '?';
     j = json_string(copy);
     free(copy);
@@ -74,9 +75,9 @@ int clean_run(const clean_run_options *o, clean_run_report *rep) {
     if (rc == 0 && walk_inputs(o->inputs, o->n_inputs, &wo, &files) != 0) rc = 1;
     /* Two inputs must not write the same output file. */
     if (rc == 0) {
-        char **rels = malloc((files.n + 1) * sizeof *rels);
+        char **rels = ll_malloc((files.n + 1) * sizeof *rels);
         size_t nr = 0;
-        if (!rels) { ll_error("clean: out of memory"); rc = 1; }
+        if (!rels) rc = 1;
         for (size_t i = 0; rc == 0 && i < files.n; i++) if (!files.v[i].unreadable) rels[nr++] = files.v[i].path + files.v[i].rel;
         if (rc == 0) qsort(rels, nr, sizeof *rels, cmp_str);
         for (size_t i = 1; rc == 0 && i < nr; i++)
@@ -188,9 +189,9 @@ int clean_run(const clean_run_options *o, clean_run_report *rep) {
         } else {
             size_t len = strlen(text);
             text[len] = '\0';
-            char *withnl = realloc(text, len + 2);
+            char *withnl = ll_realloc(text, len + 2);
             if (withnl) { text = withnl; text[len++] = '\n'; text[len] = '\0'; }
-            if (ll_write_file_atomic(path, text, len) != 0) rc = 1;
+            if (!withnl || ll_write_file_atomic(path, text, len) != 0) rc = 1;
         }
         free(text);
     }

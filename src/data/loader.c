@@ -96,14 +96,14 @@ static void prefetch_stop(loader *l) {
  * Failing to start is not an error: the loader then reads synchronously. */
 static void prefetch_start(loader *l) {
     if (l->pf || !l->prefetch || !store_has_raw(l->store, l->split)) return;
-    struct loader_prefetch *pf = calloc(1, sizeof *pf);
+    struct loader_prefetch *pf = ll_calloc_quiet(1, sizeof *pf);   /* fallback: no prefetch */
     if (!pf) return;
     pf->store = l->store;
     pf->split = l->split;
     pf->seq_len = l->seq_len;
     pf->batch_size = l->batch_size;
-    pf->windows = malloc((size_t)l->batch_size * sizeof *pf->windows);
-    pf->buf = malloc((size_t)l->batch_size * (size_t)(l->seq_len + 1) * sizeof *pf->buf);
+    pf->windows = ll_malloc_quiet((size_t)l->batch_size * sizeof *pf->windows);
+    pf->buf = ll_malloc_quiet((size_t)l->batch_size * (size_t)(l->seq_len + 1) * sizeof *pf->buf);
     int mu = -1, cv = -1;
     if (pf->windows && pf->buf) mu = pthread_mutex_init(&pf->mu, NULL);
     if (mu == 0) cv = pthread_cond_init(&pf->cv, NULL);

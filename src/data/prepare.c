@@ -167,9 +167,9 @@ static int share_inputs(const prep_options *o, int rank, path_list *files) {
     if (comm_bcast(&ok, sizeof ok, 0) != 0 || !ok) { free(blob); return -1; }
     if (comm_bcast(head, sizeof head, 0) != 0) { free(blob); return -1; }
     if (rank != 0) {
-        blob = malloc(head[1] + 1);
-        files->sizes = malloc((head[0] ? head[0] : 1) * sizeof *files->sizes);
-        files->paths = calloc(head[0] ? head[0] : 1, sizeof *files->paths);
+        blob = ll_malloc(head[1] + 1);
+        files->sizes = ll_malloc((head[0] ? head[0] : 1) * sizeof *files->sizes);
+        files->paths = ll_calloc(head[0] ? head[0] : 1, sizeof *files->paths);
         ok = blob && files->sizes && files->paths;
     }
     if (!comm_all(ok)) { if (rank == 0) ll_error("prepare: out of memory sharing the input list"); free(blob); return -1; }
@@ -181,7 +181,7 @@ static int share_inputs(const prep_options *o, int rank, path_list *files) {
         files->n = head[0];
         for (size_t i = 0, at = 0; i < files->n; i++) {
             size_t len = strlen(blob + at) + 1;
-            files->paths[i] = malloc(len);
+            files->paths[i] = ll_malloc(len);
             if (files->paths[i]) memcpy(files->paths[i], blob + at, len);
             else ok = 0;
             at += len;
@@ -345,20 +345,8 @@ static int spill_open(spill *s, const char *out, size_t width) {
     return s->buf ? 0 : -1;
 }
 
-static int write_all(int fd, const void *data, size_t n) {
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int spill_flush(spill *s) {
-    if (s->used && write_all(s->fd, s->buf, s->used) != 0) {
+    if (s->used && ll_write_all(s->fd, s->buf, s->used) != 0) {
         ll_error("prepare: scratch file beside --out: write failed (disk full?): %s", strerror(errno));
         return -1;
     }
@@ -578,8 +566,7 @@ static int make_layout(const path_list *files, uint64_t *meta, int rank, const p
     }
     rc = 0;
 done:
-    if (rc != 0 && (!have_seen || failed || !order || !l->book || !l->split || !l->start) && rank == 0)
-        ll_error("prepare: out of memory laying out %zu books", n);
+    /* out of memory: ll_malloc and the hash set printed the line */
     if (have_seen) ll_hashset_free(&seen);
     free(order);
     return rc;

@@ -212,7 +212,7 @@ static void build_raw_map(store_reader *s, store_split_info *si, off_t file_size
         haddr_t addr = H5Dget_offset(si->tokens_dset);
         si->raw_chunk = si->n_tokens;
         si->raw_n_chunks = 1;
-        si->raw_addr = malloc(sizeof *si->raw_addr);
+        si->raw_addr = ll_malloc_quiet(sizeof *si->raw_addr);   /* fallback: H5Dread */
         if (addr != HADDR_UNDEF && si->raw_addr) { si->raw_addr[0] = addr; si->raw_ok = 1; }
         bytes_per_chunk = si->n_tokens * s->token_bytes;
     } else if (little && unfiltered && layout == H5D_CHUNKED) {
@@ -224,7 +224,7 @@ static void build_raw_map(store_reader *s, store_split_info *si, off_t file_size
             uint64_t needed = (si->n_tokens + chunk - 1) / chunk;
             si->raw_chunk = chunk;
             si->raw_n_chunks = needed;
-            si->raw_addr = n_alloc == needed ? calloc(needed, sizeof *si->raw_addr) : NULL;
+            si->raw_addr = n_alloc == needed ? ll_calloc_quiet(needed, sizeof *si->raw_addr) : NULL;
             int ok = si->raw_addr != NULL;
             for (hsize_t i = 0; ok && i < n_alloc; i++) {
                 hsize_t coord = 0, size = 0;
@@ -727,8 +727,8 @@ int store_writer_finish(store_writer *w) {
         H5Gclose(ws->group);
         ws->tokens = ws->offsets = ws->group = -1;
     }
-    herr_t closed = H5Fclose(w->file);
-    if (closed < 0) close_discarding(w->file, w->tmp);   /* the id is still HDF5's: let go of it */
+    int closed = h5u_close_file(w->file);
+    if (closed < 0) close_discarding(w->file, w->tmp);   /* the id may still be HDF5's: let go of it */
     w->file = -1;
     if (closed < 0) {
         ll_error("%s: closing failed (disk full?)", w->tmp);
@@ -782,10 +782,10 @@ store_pwriter *store_pwriter_create(const char *path, uint32_t vocab_size, uint3
                      path, vocab_size, eot_id);
         return NULL;   /* the same arguments on every rank: every rank returns here */
     }
-    store_pwriter *w = calloc(1, sizeof *w);
+    store_pwriter *w = ll_calloc(1, sizeof *w);
     if (!w) ok = 0;
     if (!all_ok(ok)) {
-        if (rank == 0) ll_error("%s: store_pwriter_create: out of memory", path);
+        if (rank == 0 && w) ll_error("%s: store_pwriter_create: out of memory", path);
         free(w);
         return NULL;
     }
@@ -971,11 +971,11 @@ int store_pwriter_finish(store_pwriter *w, int ok) {
      * so that a full disk cannot fail the close (see close_discarding) */
     if (!good && w->rank == 0 && truncate(w->tmp, 0) != 0) { /* closing as it is */ }
     if (!good) comm_all(1);   /* every rank waits for the truncation */
-    herr_t closed = H5Fclose(w->file);
+    int closed = h5u_close_file(w->file);
+    if (good && closed < 0) ll_error("%s: closing failed (disk full?)", w->tmp);
     good = all_ok(good && closed >= 0);
     int committed = 0;
     if (w->rank == 0) {
-        if (good && closed < 0) ll_error("%s: closing failed (disk full?)", w->tmp);
         if (good && add_checksums(w) == 0 && ll_commit_file(w->tmp, w->path) == 0) committed = 1;
         else unlink(w->tmp);
     }

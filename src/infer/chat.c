@@ -47,8 +47,8 @@ static int ids_append(tok_ids *v, const int32_t *ids, size_t n) {
     if (v->n + n > v->cap) {
         size_t cap = v->cap ? v->cap : 256;
         while (cap < v->n + n) cap *= 2;
-        int32_t *g = realloc(v->ids, cap * sizeof *g);
-        if (!g) { ll_error("chat: out of memory"); return -1; }
+        int32_t *g = ll_realloc(v->ids, cap * sizeof *g);
+        if (!g) return -1;
         v->ids = g;
         v->cap = cap;
     }
@@ -188,8 +188,8 @@ int infer_chat_send(infer_chat *ch, const char *user, size_t len, infer_token_fn
     }
     if (ch->turn_start == NULL || ch->n_turns == ch->cap_turns) {
         int c2 = ch->cap_turns ? 2 * ch->cap_turns : 16;
-        size_t *g = realloc(ch->turn_start, (size_t)c2 * sizeof *g);
-        if (!g) { ll_error("chat: out of memory"); goto done; }
+        size_t *g = ll_realloc(ch->turn_start, (size_t)c2 * sizeof *g);
+        if (!g) goto done;
         ch->turn_start = g;
         ch->cap_turns = c2;
     }

@@ -253,8 +253,8 @@ int infer_ctx_generate(infer_ctx *c, const infer_options *o, infer_shift_fn shif
         if (out) {
             if (out->n == out->cap) {
                 size_t cap = out->cap ? 2 * out->cap : 256;
-                int32_t *g = realloc(out->ids, cap * sizeof *g);
-                if (!g) { ll_error("generate: out of memory"); goto done; }
+                int32_t *g = ll_realloc(out->ids, cap * sizeof *g);
+                if (!g) goto done;
                 out->ids = g;
                 out->cap = cap;
             }

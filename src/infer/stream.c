@@ -107,8 +107,8 @@ int infer_stream_push(infer_stream *s, const char *bytes, size_t len, const char
     if (s->n + len + 1 > s->cap) {
         size_t cap = s->cap ? s->cap : 64;
         while (cap < s->n + len + 1) cap *= 2;
-        char *g = realloc(s->buf, cap);
-        if (!g) { ll_error("generate: out of memory (%zu bytes of text)", cap); return -1; }
+        char *g = ll_realloc(s->buf, cap);
+        if (!g) return -1;
         s->buf = g;
         s->cap = cap;
     }
@@ -146,8 +146,8 @@ int infer_utf8_sanitize(const char *bytes, size_t n, tok_bytes *out) {
     static const char replacement[] = "\xEF\xBF\xBD";
     size_t need = out->n + 3 * n + 1;
     if (need > out->cap) {
-        char *g = realloc(out->data, need);
-        if (!g) { ll_error("generate: out of memory (%zu bytes of text)", need); return -1; }
+        char *g = ll_realloc(out->data, need);
+        if (!g) return -1;
         out->data = g;
         out->cap = need;
     }

@@ -65,11 +65,11 @@ static char *arena_copy(sft_conv *c, const char *text, size_t len) {
     if (a->cur == a->n_blocks) {
         if (a->n_blocks == a->cap_blocks) {
             int cap = a->cap_blocks ? 2 * a->cap_blocks : 8;
-            char **b = realloc(a->blocks, (size_t)cap * sizeof *b);
-            if (!b) { ll_error("sft: out of memory"); return NULL; }
+            char **b = ll_realloc(a->blocks, (size_t)cap * sizeof *b);
+            if (!b) return NULL;
             a->blocks = b;
-            size_t *cs = realloc(a->caps, (size_t)cap * sizeof *cs);
-            if (!cs) { ll_error("sft: out of memory"); return NULL; }
+            size_t *cs = ll_realloc(a->caps, (size_t)cap * sizeof *cs);
+            if (!cs) return NULL;
             a->caps = cs;
             a->cap_blocks = cap;
         }
@@ -99,11 +99,11 @@ int sft_conv_add_turn(sft_conv *c, const char *user, size_t user_len, const char
                       size_t assistant_len) {
     if (c->n_turns == c->cap_turns) {
         int cap = c->cap_turns ? 2 * c->cap_turns : 8;
-        sft_text *u = realloc(c->user, (size_t)cap * sizeof *u);
-        if (!u) { ll_error("sft: out of memory"); return -1; }
+        sft_text *u = ll_realloc(c->user, (size_t)cap * sizeof *u);
+        if (!u) return -1;
         c->user = u;
-        sft_text *a = realloc(c->assistant, (size_t)cap * sizeof *a);
-        if (!a) { ll_error("sft: out of memory"); return -1; }
+        sft_text *a = ll_realloc(c->assistant, (size_t)cap * sizeof *a);
+        if (!a) return -1;
         c->assistant = a;
         c->cap_turns = cap;
     }
@@ -180,8 +180,8 @@ int sft_buf_reserve(sft_buf *b, size_t extra) {
     if (b->n + extra + 1 <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->n + extra + 1) cap *= 2;
-    char *d = realloc(b->data, cap);
-    if (!d) { ll_error("sft: out of memory (%zu bytes)", cap); return -1; }
+    char *d = ll_realloc(b->data, cap);
+    if (!d) return -1;
     b->data = d;
     b->cap = cap;
     return 0;

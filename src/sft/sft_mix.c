@@ -88,8 +88,8 @@ static void mix_section(mix_state *st, const char *raw) {
     sft_mix *m = st->m;
     for (int i = 0; i < m->n_sources; i++)
         if (!strcmp(m->sources[i].name, src)) { mix_fail(st, "source '%s' is defined twice%s", src, ""); return; }
-    sft_source *g = realloc(m->sources, (size_t)(m->n_sources + 1) * sizeof *g);
-    int *seen = realloc(st->src_seen, (size_t)(m->n_sources + 1) * SRC_N * sizeof *seen);
+    sft_source *g = ll_realloc(m->sources, (size_t)(m->n_sources + 1) * sizeof *g);
+    int *seen = g ? ll_realloc(st->src_seen, (size_t)(m->n_sources + 1) * SRC_N * sizeof *seen) : NULL;
     if (g) m->sources = g;
     if (seen) st->src_seen = seen;
     if (!g || !seen) { mix_fail(st, "out of memory%s%s", "", ""); return; }
@@ -401,20 +401,20 @@ static int build_emit(void *ctx, const sft_conv *c) {
     if (at + n > b->tok_cap) {
         size_t cap = b->tok_cap ? b->tok_cap : 1 << 20;
         while (cap < at + n) cap *= 2;
-        int32_t *t = realloc(x->tokens, cap * sizeof *t);
+        int32_t *t = ll_realloc(x->tokens, cap * sizeof *t);
         if (t) x->tokens = t;
-        uint8_t *mk = realloc(x->mask, cap);
+        uint8_t *mk = t ? ll_realloc(x->mask, cap) : NULL;
         if (mk) x->mask = mk;
-        if (!t || !mk) { ll_error("sft: out of memory (%zu tokens)", cap); return -1; }
+        if (!t || !mk) return -1;
         b->tok_cap = cap;
     }
     if (x->n_pool + 2 > b->pool_cap) {
         int64_t cap = b->pool_cap ? 2 * b->pool_cap : 4096;
-        uint64_t *o = realloc(x->offsets, (size_t)(cap + 1) * sizeof *o);
+        uint64_t *o = ll_realloc(x->offsets, (size_t)(cap + 1) * sizeof *o);
         if (o) x->offsets = o;
-        uint16_t *so = realloc(x->source, (size_t)cap * sizeof *so);
+        uint16_t *so = o ? ll_realloc(x->source, (size_t)cap * sizeof *so) : NULL;
         if (so) x->source = so;
-        if (!o || !so) { ll_error("sft: out of memory"); return -1; }
+        if (!o || !so) return -1;
         b->pool_cap = cap;
     }
     memcpy(x->tokens + at, ids, n * sizeof *ids);

@@ -417,8 +417,7 @@ static int read_chat(reader *r, json_t *rec, long line) {
     size_t sys_len;
     if (!openai && get_str(r, rec, "system", 0, line, &sys, &sys_len) < 0) return 0;
     if (!openai && sys_len) extra = 1;
-    if (nlist + (size_t)extra > 0 && !(is_offset = calloc(nlist + (size_t)extra, 1))) {
-        ll_error("sft: out of memory");
+    if (nlist + (size_t)extra > 0 && !(is_offset = ll_calloc(nlist + (size_t)extra, 1))) {
         return -1;
     }
     int rc = 0;
@@ -471,8 +470,8 @@ done:
 static int oa_add_row(reader *r, json_t *obj, const char *id, long line, int parent) {
     if (r->n_rows == r->cap_rows) {
         int cap = r->cap_rows ? 2 * r->cap_rows : 1024;
-        oa_row *g = realloc(r->rows, (size_t)cap * sizeof *g);
-        if (!g) { ll_error("sft: out of memory"); return -1; }
+        oa_row *g = ll_realloc(r->rows, (size_t)cap * sizeof *g);
+        if (!g) return -1;
         r->rows = g;
         r->cap_rows = cap;
     }
@@ -524,8 +523,8 @@ static int oa_check(reader *r, json_t *obj, long line, int flat) {
 static int oa_hold(reader *r, json_t *rec) {
     if (r->n_held == r->cap_held) {
         int cap = r->cap_held ? 2 * r->cap_held : 1024;
-        json_t **g = realloc(r->held, (size_t)cap * sizeof *g);
-        if (!g) { ll_error("sft: out of memory"); return -1; }
+        json_t **g = ll_realloc(r->held, (size_t)cap * sizeof *g);
+        if (!g) return -1;
         r->held = g;
         r->cap_held = cap;
     }
@@ -606,8 +605,8 @@ static int oa_flat_finish(reader *r) {
     if (n == 0) return 0;
     size_t cap = 1;
     while (cap < 2 * (size_t)n) cap *= 2;
-    int *slot = malloc(cap * sizeof *slot);
-    if (!slot) { ll_error("sft: out of memory"); return -1; }
+    int *slot = ll_malloc(cap * sizeof *slot);
+    if (!slot) return -1;
     for (size_t i = 0; i < cap; i++) slot[i] = -1;
     for (int i = 0; i < n; i++) {
         size_t h = str_hash(r->rows[i].id) & (cap - 1);
@@ -698,8 +697,8 @@ static int record(reader *r, json_t *rec, long line) {
 /* Start offsets of the top-level elements of a valid JSON array text. */
 static int array_element_lines(const char *s, size_t n, long **lines, size_t *count) {
     size_t cap = 1024, k = 0;
-    long *out = malloc(cap * sizeof *out);
-    if (!out) { ll_error("sft: out of memory"); return -1; }
+    long *out = ll_malloc(cap * sizeof *out);
+    if (!out) return -1;
     long line = 1;
     int depth = 0, in_str = 0, want = 0;
     for (size_t i = 0; i < n; i++) {
@@ -713,8 +712,8 @@ static int array_element_lines(const char *s, size_t n, long **lines, size_t *co
         if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') continue;
         if (depth == 1 && want && ch != ']') {
             if (k == cap) {
-                long *g = realloc(out, 2 * cap * sizeof *g);
-                if (!g) { free(out); ll_error("sft: out of memory"); return -1; }
+                long *g = ll_realloc(out, 2 * cap * sizeof *g);
+                if (!g) { free(out); return -1; }
                 out = g;
                 cap *= 2;
             }
@@ -818,7 +817,7 @@ static int collect(const char *dir, path_list *pl) {
     while (rc == 0 && (e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         size_t len = strlen(dir) + strlen(e->d_name) + 2;
-        char *p = malloc(len);
+        char *p = ll_malloc(len);
         if (!p) { rc = -1; break; }
         snprintf(p, len, "%s/%s", dir, e->d_name);
         struct stat sb;
@@ -829,7 +828,7 @@ static int collect(const char *dir, path_list *pl) {
         } else if (ends_with(p, ".json") || ends_with(p, ".jsonl")) {
             if (pl->n == pl->cap) {
                 int cap = pl->cap ? 2 * pl->cap : 16;
-                char **g = realloc(pl->v, (size_t)cap * sizeof *g);
+                char **g = ll_realloc(pl->v, (size_t)cap * sizeof *g);
                 if (!g) { free(p); rc = -1; break; }
                 pl->v = g;
                 pl->cap = cap;

@@ -49,8 +49,8 @@ void sft_rendered_free(sft_rendered *r) {
 static int put_id(sft_rendered *r, int32_t id) {
     if (r->ids.n == r->ids.cap) {
         size_t cap = r->ids.cap ? 2 * r->ids.cap : 256;
-        int32_t *g = realloc(r->ids.ids, cap * sizeof *g);
-        if (!g) { ll_error("sft: out of memory"); return -1; }
+        int32_t *g = ll_realloc(r->ids.ids, cap * sizeof *g);
+        if (!g) return -1;
         r->ids.ids = g;
         r->ids.cap = cap;
     }
@@ -63,8 +63,8 @@ static int mask_to(sft_rendered *r, size_t from, uint8_t value) {
     if (r->mask_cap < r->ids.n) {
         size_t cap = r->mask_cap ? r->mask_cap : 256;
         while (cap < r->ids.n) cap *= 2;
-        uint8_t *g = realloc(r->mask, cap);
-        if (!g) { ll_error("sft: out of memory"); return -1; }
+        uint8_t *g = ll_realloc(r->mask, cap);
+        if (!g) return -1;
         r->mask = g;
         r->mask_cap = cap;
     }

@@ -34,8 +34,8 @@ static int ids_reserve(tok_ids *v, size_t more) {
     if (v->n + more <= v->cap) return 0;
     size_t cap = v->cap ? v->cap : 1024;
     while (cap < v->n + more) cap *= 2;
-    int32_t *p = realloc(v->ids, cap * sizeof *p);
-    if (!p) { ll_error("tokenizer: encode: out of memory for %zu ids", cap); return -1; }
+    int32_t *p = ll_realloc(v->ids, cap * sizeof *p);
+    if (!p) return -1;
     v->ids = p;
     v->cap = cap;
     return 0;
@@ -46,8 +46,8 @@ static int bytes_append(tok_bytes *b, const void *p, size_t n) {
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->n + n + 1) cap *= 2;
-        char *q = realloc(b->data, cap);
-        if (!q) { ll_error("tokenizer: decode: out of memory for %zu bytes", cap); return -1; }
+        char *q = ll_realloc(b->data, cap);
+        if (!q) return -1;
         b->data = q;
         b->cap = cap;
     }
@@ -144,9 +144,8 @@ static tok_encoder *encoder_acquire(const tokenizer *t) {
     if (!e) return NULL;
     e->t = t;
     e->md = pcre2_match_data_create_from_pattern(t->regex.code, NULL);
-    e->cache = aligned_alloc(64, 2 * CACHE_SETS * sizeof *e->cache);
+    e->cache = ll_aligned_alloc(64, 2 * CACHE_SETS * sizeof *e->cache);
     if (e->cache) memset(e->cache, 0, 2 * CACHE_SETS * sizeof *e->cache);
-    else ll_error("tokenizer: encode: out of memory for the chunk cache");
     e->scratch_cap = 256;
     e->scratch = ll_malloc(e->scratch_cap * sizeof *e->scratch);
     if (!e->md || !e->cache || !e->scratch) {
@@ -430,15 +429,12 @@ tokenizer *tok_build(const char *pattern, const int32_t *merges, int n_merges,
     t->n_merges = n_merges;
     t->n_specials = n_specials;
     t->vocab_size = 256 + n_merges + n_specials;
-    t->pattern = strdup(pattern);
+    t->pattern = ll_strdup(pattern);
     t->merges = ll_malloc((size_t)(2 * n_merges + 1) * sizeof *t->merges);
     t->specials = ll_calloc((size_t)n_specials, sizeof *t->specials);
     t->token_off = ll_malloc(((size_t)t->vocab_size + 1) * sizeof *t->token_off);
     t->pool = ll_calloc(1, sizeof *t->pool);
-    if (!t->pattern || !t->merges || !t->specials || !t->token_off || !t->pool) {
-        if (!t->pattern) ll_error("%s: out of memory", where);
-        goto fail;
-    }
+    if (!t->pattern || !t->merges || !t->specials || !t->token_off || !t->pool) goto fail;   /* printed */
     pthread_mutex_init(&t->pool->mutex, NULL);
     if (n_merges) memcpy(t->merges, merges, (size_t)(2 * n_merges) * sizeof *t->merges);
 
@@ -485,7 +481,7 @@ tokenizer *tok_build(const char *pattern, const int32_t *merges, int n_merges,
         }
         len[256 + n_merges + k] = (uint32_t)sl;
         total += sl;
-        if (!(t->specials[k] = strdup(specials[k]))) { ll_error("%s: out of memory", where); free(len); goto fail; }
+        if (!(t->specials[k] = ll_strdup(specials[k]))) { free(len); goto fail; }
     }
     if (total > TOK_MAX_TOTAL_BYTES) {
         ll_error("%s: the tokens hold %llu bytes in all (limit %u)", where, (unsigned long long)total,

@@ -74,14 +74,14 @@ static json_t *to_json(const tokenizer *t, const char *path) {
            *merges = json_array();
     int ok = root && added && pre && seq && split && pat && model && vocab && merges;
     char **strings = ll_calloc((size_t)t->vocab_size, sizeof *strings);
-    ok = ok && strings;
+    if (!strings) goto fail;   /* ll_calloc printed the line */
 
     for (int id = 0; ok && id < t->vocab_size; id++) {
         size_t len;
         const char *b = tok_token_bytes(t, id, &len);
         /* specials are added tokens: HF looks them up by their raw content */
-        strings[id] = id < 256 + t->n_merges ? vocab_string(map, b, len) : strdup(t->specials[id - 256 - t->n_merges]);
-        if (!strings[id]) { ok = 0; break; }
+        strings[id] = id < 256 + t->n_merges ? vocab_string(map, b, len) : ll_strdup(t->specials[id - 256 - t->n_merges]);
+        if (!strings[id]) goto fail;   /* printed */
         if (json_object_get(vocab, strings[id])) {
             ll_error("%s: tokens %lld and %d have the same vocabulary string '%s'", path,
                      json_integer_value(json_object_get(vocab, strings[id])), id, strings[id]);
@@ -92,7 +92,7 @@ static json_t *to_json(const tokenizer *t, const char *path) {
     for (int i = 0; ok && i < t->n_merges; i++) {
         const char *l = strings[t->merges[2 * i]], *r = strings[t->merges[2 * i + 1]];
         char *m = ll_malloc(strlen(l) + strlen(r) + 2);
-        if (!m) { ok = 0; break; }
+        if (!m) goto fail;   /* printed */
         sprintf(m, "%s %s", l, r);
         ok = json_array_append_new(merges, json_string(m)) == 0;
         free(m);

@@ -99,9 +99,8 @@ static inline uint64_t head_of(const uint8_t *p, size_t len) {
  * slots keep only half of the hash). */
 static int table_grow(chunk_table *c) {
     size_t n_slots = c->n_slots * 2;
-    chunk_slot *slots = calloc(n_slots, sizeof *slots);
+    chunk_slot *slots = ll_calloc(n_slots, sizeof *slots);
     if (!slots) {
-        ll_error("tokenizer: train: out of memory for %zu unique chunks", c->n);
         return -1;
     }
     for (size_t e = 0; e < c->n_slots; e++) {
@@ -143,8 +142,8 @@ static int table_add(chunk_table *c, const uint8_t *chunk, size_t len, uint64_t 
     if (c->arena_n + len > c->arena_cap) {
         size_t cap = c->arena_cap * 2;
         while (cap < c->arena_n + len) cap *= 2;
-        uint8_t *a = realloc(c->arena, cap);
-        if (!a) { ll_error("tokenizer: train: out of memory for %zu chunk bytes", cap); return -1; }
+        uint8_t *a = ll_realloc(c->arena, cap);
+        if (!a) return -1;
         c->arena = a;
         c->arena_cap = cap;
     }
@@ -195,8 +194,8 @@ static int counter_queue(counter *k, const uint8_t *p, size_t n) {
     if (n == 0) return 0;
     if (k->n_blocks == k->cap_blocks) {
         size_t cap = k->cap_blocks ? k->cap_blocks * 2 : 64;
-        text_block *b = realloc(k->blocks, cap * sizeof *b);
-        if (!b) { ll_error("tokenizer: train: out of memory for the block list"); return -1; }
+        text_block *b = ll_realloc(k->blocks, cap * sizeof *b);
+        if (!b) return -1;
         k->blocks = b;
         k->cap_blocks = cap;
     }
@@ -349,8 +348,8 @@ static inline int heap_above(heap_entry a, heap_entry b) {
 static int heap_push(bpe *s, int64_t count, uint64_t key) {
     if (s->heap_n == s->heap_cap) {
         size_t cap = s->heap_cap ? s->heap_cap * 2 : 1024;
-        heap_entry *h = realloc(s->heap, cap * sizeof *h);
-        if (!h) { ll_error("tokenizer: train: out of memory for the pair heap"); return -1; }
+        heap_entry *h = ll_realloc(s->heap, cap * sizeof *h);
+        if (!h) return -1;
         s->heap = h;
         s->heap_cap = cap;
     }
@@ -389,8 +388,8 @@ static int32_t pair_get(bpe *s, int32_t left, int32_t right) {
     if (p >= 0) return p;
     if (s->n_pairs == s->cap_pairs) {
         size_t cap = s->cap_pairs ? s->cap_pairs * 2 : 4096;
-        pair_info *v = realloc(s->pairs, cap * sizeof *v);
-        if (!v || cap > INT32_MAX) { ll_error("tokenizer: train: out of memory for %zu pairs", cap); return -1; }
+        pair_info *v = cap > INT32_MAX ? NULL : ll_realloc(s->pairs, cap * sizeof *v);
+        if (!v) { if (cap > INT32_MAX) ll_error("tokenizer: train: more than %d pairs", INT32_MAX); return -1; }
         s->pairs = v;
         s->cap_pairs = cap;
     }
@@ -411,8 +410,8 @@ static int pair_add(bpe *s, int32_t left, int32_t right, int64_t delta, int32_t 
     if (pi->n_words == 0 || pi->words[pi->n_words - 1] != w) {
         if (pi->n_words == pi->cap_words) {
             int32_t cap = pi->cap_words ? pi->cap_words * 2 : 4;
-            int32_t *v = realloc(pi->words, (size_t)cap * sizeof *v);
-            if (!v) { ll_error("tokenizer: train: out of memory for pair word lists"); return -1; }
+            int32_t *v = ll_realloc(pi->words, (size_t)cap * sizeof *v);
+            if (!v) return -1;
             pi->words = v;
             pi->cap_words = cap;
         }
@@ -422,8 +421,8 @@ static int pair_add(bpe *s, int32_t left, int32_t right, int64_t delta, int32_t 
         pi->stamp = stamp;
         if (s->n_touched == s->cap_touched) {
             size_t cap = s->cap_touched ? s->cap_touched * 2 : 1024;
-            int32_t *v = realloc(s->touched, cap * sizeof *v);
-            if (!v) { ll_error("tokenizer: train: out of memory"); return -1; }
+            int32_t *v = ll_realloc(s->touched, cap * sizeof *v);
+            if (!v) return -1;
             s->touched = v;
             s->cap_touched = cap;
         }
@@ -437,8 +436,8 @@ static int token_add(bpe *s, const uint8_t *bytes, uint32_t len) {
     if (s->tok_bytes_n + len > s->tok_bytes_cap) {
         size_t cap = s->tok_bytes_cap * 2;
         while (cap < s->tok_bytes_n + len) cap *= 2;
-        uint8_t *v = realloc(s->tok_bytes, cap);
-        if (!v) { ll_error("tokenizer: train: out of memory for token strings"); return -1; }
+        uint8_t *v = ll_realloc(s->tok_bytes, cap);
+        if (!v) return -1;
         s->tok_bytes = v;
         s->tok_bytes_cap = cap;
     }
@@ -649,9 +648,8 @@ static tokenizer *train(const train_input *in, const tok_train_options *o) {
     k.progress = o->progress;
     k.t0 = k.last_print = ll_now();
     /* cache-line aligned: see chunk_table */
-    k.tables = aligned_alloc(64, (size_t)threads * sizeof *k.tables);
+    k.tables = ll_aligned_alloc(64, (size_t)threads * sizeof *k.tables);
     if (k.tables) memset(k.tables, 0, (size_t)threads * sizeof *k.tables);
-    else ll_error("tokenizer: train: out of memory for %d counting tables", threads);
     k.md = ll_calloc((size_t)threads, sizeof *k.md);
     walk_list files = {0};
     uint8_t *window = NULL;

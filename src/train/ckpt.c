@@ -301,7 +301,7 @@ static hid_t open_readonly(const char *path) {
     /* superblock and root header checked by plain reads before libhdf5 sees
      * them: it has use-after-free bugs on such damage (tests/fuzz) */
     char why[1400];
-    if (h5u_check_file_why(path, why, sizeof why) != 0) { ck_error("%s", why); return -1; }
+    if (h5u_check_file_why(path, why, sizeof why) != 0) { if (why[0]) ck_error("%s", why); return -1; }
     if (H5Fis_hdf5(path) <= 0) { ck_error("%s: not an HDF5 file (or truncated)", path); return -1; }
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
@@ -403,18 +403,6 @@ static void fault_kill_midway(uint64_t step, const char *tmp) {
     }
 }
 
-/* Writes n bytes of buf at fd, retrying short writes. 0 / -1 (errno set). */
-static int write_all(int fd, const unsigned char *buf, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, buf, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) { if (w == 0) errno = EIO; return -1; }
-        buf += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Writes the finished file image to tmp, then commits it as path (fsync,
  * rename, directory fsync). 0 / -1 (one line); on -1 tmp is removed. */
 static int write_image(const char *path, const char *tmp, const unsigned char *image, size_t n, uint64_t step) {
@@ -423,10 +411,10 @@ static int write_image(const char *path, const char *tmp, const unsigned char *i
         ll_error("%s: cannot create %s (does the folder exist and is it writable?): %s", path, tmp, strerror(errno));
         return -1;
     }
-    int rc = write_all(fd, image, n / 2);
+    int rc = ll_write_all(fd, image, n / 2);
     if (rc == 0) {
         fault_kill_midway(step, tmp);
-        rc = write_all(fd, image + n / 2, n - n / 2);
+        rc = ll_write_all(fd, image + n / 2, n - n / 2);
     }
     if (rc != 0) ll_error("%s: write failed: %s", tmp, strerror(errno));
     if (close(fd) != 0 && rc == 0) { ll_error("%s: write failed: %s", tmp, strerror(errno)); rc = -1; }
@@ -460,7 +448,7 @@ typedef struct {
 
 static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
     (void)op;
-    void *p = malloc(size ? size : 1);
+    void *p = ll_malloc_quiet(size ? size : 1);
     if (p) ((image_capture *)udata)->cap = size;
     return p;
 }
@@ -470,7 +458,7 @@ static void *image_memcpy(void *dest, const void *src, size_t size, H5FD_file_im
 }
 static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
     (void)op;
-    void *p = realloc(ptr, size ? size : 1);
+    void *p = ll_realloc_quiet(ptr, size ? size : 1);
     if (p) ((image_capture *)udata)->cap = size;
     return p;
 }
@@ -516,16 +504,18 @@ int ckpt_save(const char *path, const gpt_model *m, const float *adam_m, const f
     image_capture image = {NULL, 0};
     H5FD_file_image_callbacks_t callbacks = {image_malloc,     image_memcpy,     image_realloc, image_free,
                                              image_udata_copy, image_udata_free, &image};
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
-        H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (fapl < 0 || fcpl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 || h5u_set_format(fapl, fcpl) < 0 ||
         H5Pset_fapl_core(fapl, increment, 0) < 0 || H5Pset_file_image_callbacks(fapl, &callbacks) < 0) {
         if (fapl >= 0) H5Pclose(fapl);
+        if (fcpl >= 0) H5Pclose(fcpl);
         ll_error("%s: cannot set up HDF5 file access properties", path);
         return -1;
     }
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    /* no times in the root header (byte-identical reruns), attributes compact */
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
     H5Pclose(fapl);
+    H5Pclose(fcpl);
     if (f < 0) {
         free(image.mem);
         ll_error("%s: cannot create an HDF5 file in memory (%zu bytes)", path, increment);
@@ -874,8 +864,8 @@ static int list_checkpoints(const char *run_dir, ckpt_entry **list, size_t *n) {
         if (parse_ckpt_name(e->d_name, &step) != 0 || strlen(e->d_name) >= sizeof((*list)->name)) continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
-            ckpt_entry *grown = realloc(*list, cap * sizeof *grown);
-            if (!grown) { ll_error("%s: out of memory listing", dir); free(*list); *list = NULL; closedir(d); return -1; }
+            ckpt_entry *grown = ll_realloc(*list, cap * sizeof *grown);
+            if (!grown) { free(*list); *list = NULL; closedir(d); return -1; }
             *list = grown;
         }
         (*list)[*n].step = step;
@@ -918,7 +908,11 @@ int ckpt_find_latest(const char *run_dir, int read_data, char *out, size_t cap) 
         }
         gpt_config cfg;
         ckpt_meta meta;
-        if (verify_quietly(path, read_data, &cfg, &meta, why, sizeof why) == 0) {
+        unsigned long oom = ll_alloc_failures();
+        int verified = verify_quietly(path, read_data, &cfg, &meta, why, sizeof why);
+        /* out of memory says nothing about the file: never skip a good one for it */
+        if (verified != 0 && ll_alloc_failures() != oom) { rc = -1; break; }   /* already printed */
+        if (verified == 0) {
             if (meta.step != list[i].step) {
                 if (snprintf(why, sizeof why, "%s: holds step %llu, not the step its name says", path,
                              (unsigned long long)meta.step) < 0)
@@ -958,7 +952,10 @@ int ckpt_prune(const char *run_dir, int keep) {
         if (snprintf(path, sizeof path, "%s/checkpoints/%s", run_dir, list[i].name) >= (int)sizeof path) continue;
         gpt_config cfg;
         ckpt_meta meta;
-        if (verify_quietly(path, 0, &cfg, &meta, why, sizeof why) != 0 || meta.step != list[i].step) continue;
+        unsigned long oom = ll_alloc_failures();
+        int verified = verify_quietly(path, 0, &cfg, &meta, why, sizeof why);
+        if (verified != 0 && ll_alloc_failures() != oom) { rc = -1; break; }   /* already printed */
+        if (verified != 0 || meta.step != list[i].step) continue;
         if (kept == 0) {
             ref_cfg = cfg;
             ref_meta = meta;

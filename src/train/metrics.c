@@ -1,7 +1,7 @@
 /* metrics.c: RUNDIR/metrics.jsonl, written and read (format in include/llmpi/metrics.h).
  *
  * Invariants:
- * - the writer emits each line with one fwrite and flushes it, so a reader
+ * - the writer emits each line with one write(2) (ll_write_all), so a reader
  *   (or a crash) sees whole lines, except at worst a torn last one, which the
  *   reader skips like any malformed line;
  * - key order and number formatting are fixed here and only here (jansson
@@ -58,7 +58,8 @@ static int set_int(json_t *obj, const char *key, uint64_t x) {
 }
 
 /* Writes obj as one line and flushes; takes obj's reference. built is 0
- * when every key went in. 0 / -1 (one line the first time). */
+ * when every key went in. 0 / -1 (one warning line the first time: the
+ * trainer goes on, so the run ends well and this is no error). */
 static int append_line(metrics_log *log, json_t *obj, int built) {
     char *text = built == 0 && obj ? json_dumps(obj, METRICS_JSON_FLAGS) : NULL;
     json_decref(obj);
@@ -66,13 +67,13 @@ static int append_line(metrics_log *log, json_t *obj, int built) {
     int rc = -1;
     if (text) {
         size_t n = strlen(text);
-        text[n] = '\n';   /* json_dumps' NUL becomes the line end; fwrite is told the length */
-        if (fwrite(text, 1, n + 1, log->f) == n + 1 && fflush(log->f) == 0) rc = 0;
+        text[n] = '\n';   /* json_dumps' NUL becomes the line end; write is told the length */
+        if (ll_write_all(fileno(log->f), text, n + 1) == 0) rc = 0;
         else why = strerror(errno);
         free(text);
     }
     if (rc != 0 && !log->failed) {
-        ll_error("%s: cannot append a line: %s", log->path, why);
+        ll_warn("%s: cannot append a line: %s (the run goes on; lines are missing)", log->path, why);
         log->failed = 1;
     }
     return rc;
@@ -119,8 +120,8 @@ typedef struct {
 static int series_push(read_series *s, const metrics_point *p, long line, const char *path) {
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 256;
-        read_point *np = realloc(s->p, cap * sizeof *np);
-        if (!np) { ll_error("%s: out of memory reading the metrics", path); return -1; }
+        read_point *np = ll_realloc(s->p, cap * sizeof *np);
+        if (!np) return -1;
         s->p = np;
         s->cap = cap;
     }

@@ -48,21 +48,25 @@ void optim_adamw_free(optim_adamw *o) {
 }
 
 #define NORM_BLOCK 4096
+#define NORM_GROUP 2048   /* blocks per parallel pass: 16 KiB of partial sums on the stack */
 
 double optim_grad_norm(const float *grads, size_t n, float scale) {
     size_t nblocks = (n + NORM_BLOCK - 1) / NORM_BLOCK;
-    double *partial = malloc(nblocks * sizeof(double));
-    if (!partial) return NAN;
-#pragma omp parallel for schedule(static)
-    for (size_t b = 0; b < nblocks; b++) {
-        size_t i1 = (b + 1) * NORM_BLOCK < n ? (b + 1) * NORM_BLOCK : n;
-        double s = 0.0;
-        for (size_t i = b * NORM_BLOCK; i < i1; i++) s += (double)grads[i] * grads[i];
-        partial[b] = s;
-    }
+    /* blocks summed in order, NORM_GROUP at a time: no allocation (a failed
+     * one would turn a good step into a NaN one), the same sum as one pass */
+    double partial[NORM_GROUP];
     double total = 0.0;
-    for (size_t b = 0; b < nblocks; b++) total += partial[b];
-    free(partial);
+    for (size_t g0 = 0; g0 < nblocks; g0 += NORM_GROUP) {
+        size_t g1 = g0 + NORM_GROUP < nblocks ? g0 + NORM_GROUP : nblocks;
+#pragma omp parallel for schedule(static)
+        for (size_t b = g0; b < g1; b++) {
+            size_t i1 = (b + 1) * NORM_BLOCK < n ? (b + 1) * NORM_BLOCK : n;
+            double s = 0.0;
+            for (size_t i = b * NORM_BLOCK; i < i1; i++) s += (double)grads[i] * grads[i];
+            partial[b - g0] = s;
+        }
+        for (size_t b = g0; b < g1; b++) total += partial[b - g0];
+    }
     return sqrt(total) * fabs((double)scale);
 }
 

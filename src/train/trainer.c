@@ -70,8 +70,8 @@ int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_window
  * start-up, page faults), then the best of 4 (about 50 ms in all). */
 static double probe_sgemm_gflops(void) {
     const int n = 768;
-    float *a = ll_calloc((size_t)n * n, sizeof(float)), *b = ll_calloc((size_t)n * n, sizeof(float)),
-          *c = ll_calloc((size_t)n * n, sizeof(float));
+    float *a = ll_calloc_quiet((size_t)n * n, sizeof(float)), *b = ll_calloc_quiet((size_t)n * n, sizeof(float)),
+          *c = ll_calloc_quiet((size_t)n * n, sizeof(float));   /* without them: MFU 0, no error */
     double best = 0.0;
     if (a && b && c) {
         int threads = ll_threads();
@@ -178,7 +178,8 @@ static int save_checkpoint(run *r) {
         meta.world_size = (uint64_t)r->world.size;
         snprintf(meta.tokenizer, sizeof meta.tokenizer, "%s", r->store.tokenizer);
         char *cfgs = cfg_to_string(&r->cfg);
-        if (cfgs && strlen(cfgs) >= sizeof meta.config) {
+        if (!cfgs) rc = -1;   /* out of memory, printed: no checkpoint without its config */
+        else if (strlen(cfgs) >= sizeof meta.config) {
             ll_error("checkpoint: the config text (%zu bytes) exceeds the %zu the format holds", strlen(cfgs),
                      sizeof meta.config - 1);
             rc = -1;
@@ -193,7 +194,8 @@ static int save_checkpoint(run *r) {
             rc = -1;
         } else {
             ll_log("checkpoint %s (%.2f s)\n", path, ll_now() - t);
-            if (r->cfg.keep_checkpoints > 0) ckpt_prune(r->opt.out_dir, r->cfg.keep_checkpoints);
+            /* a failed prune (printed) ends the run: its new checkpoint is safe, resume goes on */
+            if (r->cfg.keep_checkpoints > 0 && ckpt_prune(r->opt.out_dir, r->cfg.keep_checkpoints) != 0) rc = -1;
         }
     }
     free(full_m);
@@ -390,7 +392,7 @@ static int setup(run *r) {
         if (rc == 0) rc = ll_mkdir_p(path);
         char *cfgs = rc == 0 ? cfg_to_string(c) : NULL;
         snprintf(path, sizeof path, "%s/config.ini", r->opt.out_dir);
-        if (cfgs) { rc = ll_write_file_atomic(path, cfgs, strlen(cfgs)); free(cfgs); }
+        if (cfgs) { rc = ll_write_file_atomic(path, cfgs, strlen(cfgs)); free(cfgs); } else rc = -1;
         snprintf(path, sizeof path, "%s/metrics.jsonl", r->opt.out_dir);
         if (rc == 0 && !(r->metrics = metrics_open(path))) rc = -1;
     }

@@ -160,7 +160,7 @@ static int check_object_header(const h5u_file *f, uint64_t addr, const char **wh
             return -1;
         }
         unsigned char *buf = ll_malloc(chunk_len ? (size_t)chunk_len : 1);
-        if (!buf) { *why = "out of memory"; return -1; }
+        if (!buf) { *why = "out of memory"; return -1; }   /* printed; not the file's fault */
         int rc = read_at(f, chunk_at, buf, (size_t)chunk_len);
         if (rc != 0) *why = "object header chunk outside the file";
         else rc = check_messages(buf, (size_t)chunk_len, v2, creation_order, cont, cont_len, &n_cont, why);
@@ -244,6 +244,7 @@ int h5u_check_file_why(const char *path, char *msg, size_t cap) {
     }
     if (!why) check_object_header(&f, root, &why);
     close(f.fd);
+    if (why && !strcmp(why, "out of memory")) { msg[0] = '\0'; return -1; }   /* ll_malloc said so */
     if (why) { snprintf(msg, cap, "%s: damaged HDF5 file: %s", path, why); return -1; }
     return 0;
 }
@@ -252,7 +253,7 @@ int h5u_check_file_why(const char *path, char *msg, size_t cap) {
 int h5u_check_file(const char *path) {
     char msg[1400];
     if (h5u_check_file_why(path, msg, sizeof msg) == 0) return 0;
-    ll_error("%s", msg);
+    if (msg[0]) ll_error("%s", msg);
     return -1;
 }
 
@@ -268,6 +269,13 @@ int64_t h5u_open_readonly(const char *path) {
     if (fapl >= 0) H5Pclose(fapl);
     if (f < 0) ll_error("%s: cannot open as HDF5 (truncated or damaged?)", path);
     return f;
+}
+
+/* Closes an HDF5 file; 0, or -1 when HDF5 could not flush it (a write
+ * failure the caller reports). */
+int h5u_close_file(int64_t file) {
+    herr_t rc = H5Fclose(file);
+    return rc < 0 || ll_fault_hit(LL_FAULT_WRITE) ? -1 : 0;
 }
 
 /* Reads the root "format" attribute of the HDF5 file at path into out

@@ -1,7 +1,10 @@
-/* util.c: errors, logging, RNG, atomic files, threads, hashing.
+/* util.c: errors, logging, allocation, failure injection, RNG, atomic
+ * files, threads, hashing.
  *
- * Invariant: nothing here exits the process; failures print one line and
- * return -1 (or NULL).
+ * Invariants: nothing here exits the process; failures print one line and
+ * return -1 (or NULL). Every allocation and every write/fsync of our own
+ * outputs passes ll_fault_hit, so a test can fail any one of them; with no
+ * LLMPI_FAULT_* variable set the hook costs one pthread_once check.
  */
 #define _GNU_SOURCE
 #include "llmpi/util.h"
@@ -12,7 +15,9 @@
 #include <libgen.h>
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,15 +61,98 @@ void ll_log(const char *fmt, ...) {
     fflush(stdout);
 }
 
+/* ---- failure injection ---- */
+
+static const char *const fault_env[3] = {"LLMPI_FAULT_ALLOC", "LLMPI_FAULT_WRITE", "LLMPI_FAULT_FSYNC"};
+static const char *const fault_name[3] = {"alloc", "write", "fsync"};
+static unsigned long long g_fault_at[3];          /* 0: off */
+static _Atomic unsigned long long g_fault_count[3];
+static pthread_once_t g_fault_once = PTHREAD_ONCE_INIT;
+
+static void fault_read_env(void) {
+    for (int k = 0; k < 3; k++) {
+        const char *v = getenv(fault_env[k]);
+        g_fault_at[k] = v ? strtoull(v, NULL, 10) : 0;
+    }
+}
+
+int ll_fault_hit(int kind) {
+    pthread_once(&g_fault_once, fault_read_env);
+    if (g_fault_at[kind] == 0) return 0;
+    unsigned long long n = atomic_fetch_add(&g_fault_count[kind], 1) + 1;
+    if (n != g_fault_at[kind]) return 0;
+    const char *log = getenv("LLMPI_FAULT_LOG");
+    if (log) {   /* no allocation here: the hook may be inside one */
+        char line[64];
+        int len = snprintf(line, sizeof line, "%s %llu\n", fault_name[kind], n);
+        int fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0) { if (write(fd, line, (size_t)len) < 0) { /* best effort */ } close(fd); }
+    }
+    errno = kind == LL_FAULT_ALLOC ? ENOMEM : kind == LL_FAULT_WRITE ? ENOSPC : EIO;
+    return 1;
+}
+
+void ll_fault_set(int kind, unsigned long long n) {
+    pthread_once(&g_fault_once, fault_read_env);
+    g_fault_at[kind] = n ? atomic_load(&g_fault_count[kind]) + n : 0;
+}
+
+int ll_fault_armed(int kind) {
+    pthread_once(&g_fault_once, fault_read_env);
+    return g_fault_at[kind] != 0 && atomic_load(&g_fault_count[kind]) < g_fault_at[kind];
+}
+
+/* ---- allocation ---- */
+
+static _Atomic unsigned long g_alloc_failures;
+unsigned long ll_alloc_failures(void) { return atomic_load(&g_alloc_failures); }
+
+/* counts a failed allocation; returns p */
+static void *counted(void *p) {
+    if (!p) atomic_fetch_add(&g_alloc_failures, 1);
+    return p;
+}
+
+void *ll_malloc_quiet(size_t bytes) {
+    return counted(ll_fault_hit(LL_FAULT_ALLOC) ? NULL : malloc(bytes ? bytes : 1));
+}
+
+void *ll_calloc_quiet(size_t n, size_t size) {
+    return counted(ll_fault_hit(LL_FAULT_ALLOC) ? NULL : calloc(n ? n : 1, size ? size : 1));
+}
+
+void *ll_realloc_quiet(void *p, size_t bytes) {
+    return counted(ll_fault_hit(LL_FAULT_ALLOC) ? NULL : realloc(p, bytes ? bytes : 1));
+}
+
 void *ll_malloc_at(size_t bytes, const char *file, int line) {
-    void *p = malloc(bytes ? bytes : 1);
+    void *p = ll_malloc_quiet(bytes);
     if (!p) ll_error("%s:%d: out of memory allocating %zu bytes", file, line, bytes);
     return p;
 }
 
 void *ll_calloc_at(size_t n, size_t size, const char *file, int line) {
-    void *p = calloc(n ? n : 1, size ? size : 1);
+    void *p = ll_calloc_quiet(n, size);
     if (!p) ll_error("%s:%d: out of memory allocating %zu x %zu bytes", file, line, n, size);
+    return p;
+}
+
+void *ll_realloc_at(void *p, size_t bytes, const char *file, int line) {
+    void *q = ll_realloc_quiet(p, bytes);
+    if (!q) ll_error("%s:%d: out of memory allocating %zu bytes", file, line, bytes);
+    return q;
+}
+
+char *ll_strdup_at(const char *s, const char *file, int line) {
+    size_t n = strlen(s) + 1;
+    char *d = ll_malloc_at(n, file, line);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+void *ll_aligned_alloc_at(size_t align, size_t bytes, const char *file, int line) {
+    void *p = counted(ll_fault_hit(LL_FAULT_ALLOC) ? NULL : aligned_alloc(align, bytes ? bytes : align));
+    if (!p) ll_error("%s:%d: out of memory allocating %zu bytes", file, line, bytes);
     return p;
 }
 
@@ -130,12 +218,37 @@ int ll_tmp_path(char *tmp, size_t cap, const char *path) {
     return 0;
 }
 
+int ll_write_all(int fd, const void *data, size_t n) {
+    const char *p = data;
+    while (n > 0) {
+        if (ll_fault_hit(LL_FAULT_WRITE)) return -1;
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return -1;
+        if (w == 0) { errno = ENOSPC; return -1; }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int ll_fsync(int fd) {
+    if (ll_fault_hit(LL_FAULT_FSYNC)) return -1;
+    return fsync(fd);
+}
+
+/* A directory's fsync may be unsupported by the file system (EINVAL): that is
+ * no failure; any other error is. */
 static int fsync_path(const char *path, int is_dir) {
     int fd = open(path, is_dir ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
     if (fd < 0) { ll_error("%s: cannot open for fsync: %s", path, strerror(errno)); return -1; }
-    int rc = fsync(fd);
+    int rc = ll_fsync(fd);
+    int err = errno;
     close(fd);
-    if (rc != 0 && !is_dir) { ll_error("%s: fsync failed: %s", path, strerror(errno)); return -1; }
+    if (rc != 0 && !(is_dir && err == EINVAL)) {
+        ll_error("%s: fsync failed%s: %s", path, is_dir ? " (directory)" : "", strerror(err));
+        return -1;
+    }
     return 0;
 }
 
@@ -153,11 +266,12 @@ int ll_commit_file(const char *tmp_path, const char *final_path) {
 int ll_write_file_atomic(const char *path, const void *data, size_t n) {
     char tmp[4096];
     if (ll_tmp_path(tmp, sizeof tmp, path) != 0) return -1;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { ll_error("%s: cannot create: %s", tmp, strerror(errno)); return -1; }
-    int ok = fwrite(data, 1, n, f) == n;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok) { ll_error("%s: write failed: %s", tmp, strerror(errno)); unlink(tmp); return -1; }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) { ll_error("%s: cannot create: %s", tmp, strerror(errno)); return -1; }
+    int ok = ll_write_all(fd, data, n) == 0;
+    int err = errno;
+    if (close(fd) != 0 && ok) { ok = 0; err = errno; }
+    if (!ok) { ll_error("%s: write failed: %s", tmp, strerror(err)); unlink(tmp); return -1; }
     if (ll_commit_file(tmp, path) != 0) { unlink(tmp); return -1; }
     return 0;
 }
@@ -170,8 +284,8 @@ int ll_read_file(const char *path, char **out, size_t *n) {
     if (!buf) { fclose(f); return -1; }
     for (;;) {
         if (len == cap) {
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) { ll_error("%s: out of memory reading", path); free(buf); fclose(f); return -1; }
+            char *nb = ll_realloc(buf, cap * 2 + 1);
+            if (!nb) { free(buf); fclose(f); return -1; }
             buf = nb; cap *= 2;
         }
         size_t got = fread(buf + len, 1, cap - len, f);

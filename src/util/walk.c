@@ -41,13 +41,13 @@ void walk_options_default(walk_options *o) {
 static int list_add(walk_list *l, const char *path, size_t rel, size_t arg, uint64_t size, int unreadable) {
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 64;
-        walk_entry *v = realloc(l->v, cap * sizeof *v);
-        if (!v) { ll_error("walk: out of memory listing files"); return -1; }
+        walk_entry *v = ll_realloc(l->v, cap * sizeof *v);
+        if (!v) return -1;
         l->v = v;
         l->cap = cap;
     }
-    char *copy = strdup(path);
-    if (!copy) { ll_error("walk: out of memory listing files"); return -1; }
+    char *copy = ll_strdup(path);
+    if (!copy) return -1;
     l->v[l->n++] = (walk_entry){.path = copy, .rel = rel, .arg = arg, .size = size, .unreadable = unreadable};
     return 0;
 }
@@ -117,26 +117,25 @@ static int walk_folder(walker *w, const char *dir, const struct stat *st, int de
         if (e->d_name[0] == '.') continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 64;
-            char **grown = realloc(names, cap * sizeof *grown);
+            char **grown = ll_realloc(names, cap * sizeof *grown);
             if (!grown) { rc = -1; break; }
             names = grown;
         }
-        if (!(names[n] = strdup(e->d_name))) { rc = -1; break; }
+        if (!(names[n] = ll_strdup(e->d_name))) { rc = -1; break; }
         n++;
         errno = 0;
     }
     int read_err = rc == 0 ? errno : 0;
     closedir(d);
-    if (rc != 0) ll_error("walk: %s: out of memory listing the folder", dir);
-    else if (read_err) rc = unreadable(w, dir, "cannot read folder", read_err, WALK_UNREADABLE_FOLDER);
+    if (read_err)   /* on out of memory (rc -1) ll_realloc / ll_strdup printed the line */ rc = unreadable(w, dir, "cannot read folder", read_err, WALK_UNREADABLE_FOLDER);
     /* any fixed order will do (the caller's sort decides); sorting here keeps warnings ordered */
     if (rc == 0 && n > 1) qsort(names, n, sizeof *names, cmp_names);
     size_t dir_len = strlen(dir);
     int slash = dir_len > 0 && dir[dir_len - 1] == '/' ? 0 : 1;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         size_t len = dir_len + (size_t)slash + strlen(names[i]) + 1;
-        char *path = malloc(len);
-        if (!path) { ll_error("walk: out of memory listing %s", dir); rc = -1; break; }
+        char *path = ll_malloc(len);
+        if (!path) { rc = -1; break; }
         snprintf(path, len, "%s%s%s", dir, slash ? "/" : "", names[i]);
         struct stat cs;
         if (stat(path, &cs) != 0) rc = unreadable(w, path, "cannot read", errno, WALK_UNREADABLE_FILE);
