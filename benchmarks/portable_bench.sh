@@ -21,6 +21,12 @@
 #       [--out FILE]
 # Configs: a (6/6/384, vocab 8192, seq 256, batch 8), tiny (harness check).
 # Builds with scripts/build Release and Native unless --no-build.
+#
+# --baseline BIN compares build/ against another bench_train instead of the
+# native build (e.g. one built from an older commit in a git worktree, to
+# show that a change did not slow training): lines then say "baseline" where
+# they say "native", and ratio = current / baseline. --current BIN replaces
+# build/bench_train (e.g. build-native/bench_train against an old native build).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,6 +41,8 @@ do_build=1
 min_ratio=0.97
 strict=0
 out_file=""
+baseline=""
+current=""
 
 die() { echo "portable_bench: $*" >&2; exit 2; }
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1: missing value (see --help)"; }
@@ -49,6 +57,8 @@ while [[ $# -gt 0 ]]; do
     --min-ratio) need_value "$@"; min_ratio=$2; shift 2 ;;
     --strict) strict=1; shift ;;
     --out) need_value "$@"; out_file=$2; shift 2 ;;
+    --baseline) need_value "$@"; baseline=$2; shift 2 ;;
+    --current) need_value "$@"; current=$2; shift 2 ;;
     -h|--help) sed -n '2,/^[^#]/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -72,16 +82,20 @@ config_shape() {
 }
 for c in "${configs_arr[@]}"; do config_shape "$c" > /dev/null || die "--configs: unknown configuration '$c'"; done
 
+ref=native
+[[ -z "$baseline" ]] || ref=baseline
 if (( do_build )); then
   "$repo/scripts/build" Release >&2 || die "portable build failed"
-  "$repo/scripts/build" Native >&2 || die "native build failed"
+  [[ $ref == baseline ]] || "$repo/scripts/build" Native >&2 || die "native build failed"
 fi
-declare -A bin=([portable]="$repo/build/bench_train" [native]="$repo/build-native/bench_train")
-for b in portable native; do [[ -x "${bin[$b]}" ]] || die "${bin[$b]} not built (drop --no-build?)"; done
-native_flag=$(sed -n 's/^LLMPI_NATIVE:[A-Z]*=//p' "$repo/build-native/CMakeCache.txt")
+declare -A bin=([portable]="${current:-$repo/build/bench_train}" [native]="$repo/build-native/bench_train" [baseline]="$baseline")
+for b in portable "$ref"; do [[ -x "${bin[$b]}" ]] || die "${bin[$b]} not built (drop --no-build?)"; done
 portable_flag=$(sed -n 's/^LLMPI_NATIVE:[A-Z]*=//p' "$repo/build/CMakeCache.txt")
-[[ "$native_flag" == ON && "$portable_flag" == OFF ]] ||
-  die "expected build/ with LLMPI_NATIVE=OFF and build-native/ with ON (got '$portable_flag', '$native_flag')"
+if [[ $ref == native && -z "$current" ]]; then
+  native_flag=$(sed -n 's/^LLMPI_NATIVE:[A-Z]*=//p' "$repo/build-native/CMakeCache.txt")
+  [[ "$native_flag" == ON && "$portable_flag" == OFF ]] ||
+    die "expected build/ with LLMPI_NATIVE=OFF and build-native/ with ON (got '$portable_flag', '$native_flag')"
+fi
 
 allowed_cpus=()
 while IFS= read -r range; do
@@ -116,8 +130,8 @@ for c in "${configs_arr[@]}"; do
   args=(--layers "$L" --heads "$H" --embd "$C" --vocab "$V" --seq "$T" --batch "$B" --block-size "$T"
         --steps "$steps" --warmup-steps "$warmup" --label "$c")
   for ((r = 1; r <= rounds; r++)); do
-    order=(portable native)
-    (( r % 2 == 0 )) && order=(native portable)
+    order=(portable "$ref")
+    (( r % 2 == 0 )) && order=("$ref" portable)
     for t in "${threads_arr[@]}"; do
       for b in "${order[@]}"; do
         echo "portable_bench: $c, $t thread(s), round $r: $b" >&2
@@ -132,32 +146,32 @@ for c in "${configs_arr[@]}"; do
   done
 done
 
-summary=$(python3 - "$results" "$min_ratio" "$failed" <<'PY'
+summary=$(python3 - "$results" "$min_ratio" "$failed" "$ref" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-min_ratio, failed = float(sys.argv[2]), int(sys.argv[3])
+min_ratio, failed, ref = float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 runs = [r for r in rows if r.get("bench") == "portable"]
 keys = sorted({(r["config"], r["threads"]) for r in runs})
 below = []
 for cfg, t in keys:
     got = {}
-    for b in ("portable", "native"):
+    for b in ("portable", ref):
         rs = [r for r in runs if r["config"] == cfg and r["threads"] == t and r["build"] == b]
         if rs:
             got[b] = {"runs": len(rs),
                       "tokens_per_s_median": statistics.median(r["tokens_per_s"] for r in rs),
                       "ms_per_step_median": statistics.median(r["ms_per_step_median"] for r in rs),
                       "ms_per_step_min": min(r["ms_per_step_min"] for r in rs)}
-    line = {"bench": "portable_vs_native", "config": cfg, "threads": t, **{k: v for k, v in got.items()}}
+    line = {"bench": "portable_vs_" + ref, "config": cfg, "threads": t, **{k: v for k, v in got.items()}}
     if len(got) == 2:
         # tokens/s ratio = inverse ratio of step times
-        line["ratio_median"] = got["native"]["ms_per_step_median"] / got["portable"]["ms_per_step_median"]
-        line["ratio_min"] = got["native"]["ms_per_step_min"] / got["portable"]["ms_per_step_min"]
+        line["ratio_median"] = got[ref]["ms_per_step_median"] / got["portable"]["ms_per_step_median"]
+        line["ratio_min"] = got[ref]["ms_per_step_min"] / got["portable"]["ms_per_step_min"]
         line["within"] = line["ratio_median"] >= min_ratio
         # same seed and shape: equal losses mean the builds computed the same bits
         losses = {b: {r["loss_last"] for r in runs if r["config"] == cfg and r["threads"] == t and r["build"] == b}
-                  for b in ("portable", "native")}
-        line["same_loss_last"] = losses["portable"] == losses["native"] and len(losses["native"]) == 1
+                  for b in ("portable", ref)}
+        line["same_loss_last"] = losses["portable"] == losses[ref] and len(losses[ref]) == 1
         if not line["within"]:
             below.append(f"{cfg}@{t}t")
     print(json.dumps(line, separators=(",", ":")))

@@ -108,4 +108,20 @@ same "$(ck k9ref 30)" "$(ck k9 30)" /model "run resumed after kill -9 differs fr
 train --set train.batch_size=2 --set train.max_steps=30 --resume "$(ck r2 20)" --stop-after 25 --out "$T/x" \
     >"$T/x.log" 2>&1 || fail "resume on 1 rank from a 2-rank checkpoint"
 grep -q "written by 2 ranks, resuming on 1" "$T/x.log" || fail "no warning on a rank-count change"
+# ---- a damaged store: rank 0 checks its checksums once, every rank stops with one line ----
+cp "$T/s.h5" "$T/bad.h5"
+python3 - "$T/bad.h5" <<'PY'
+import os, sys
+p = sys.argv[1]
+with open(p, "r+b") as f:          # the middle of the file lies in the train tokens
+    f.seek(os.path.getsize(p) // 2)
+    b = f.read(1)
+    f.seek(-1, 1)
+    f.write(bytes([b[0] ^ 0x01]))
+PY
+"${MPIRUN[@]}" -np 2 "$BIN" pretrain --config "$SRC/configs/tiny.ini" --set train.threads=1 --data "$T/bad.h5" \
+    --out "$T/bad" >"$T/bad.log" 2>"$T/bad.err" && fail "trained on a damaged store"
+[ "$(grep -c '^llmpi: ' "$T/bad.err")" -eq 1 ] && grep -q "bad.h5: .*content checksum mismatch" "$T/bad.err" \
+    || fail "damaged store, 2 ranks: $(cat "$T/bad.err")"
+[ ! -e "$T/bad/checkpoints" ] || fail "a run started on a damaged store"
 echo "dist_cli: all checks passed"

@@ -118,6 +118,10 @@ expect_error "$BIN" sample --checkpoint "$ck" "${tk[@]}" --prompt hi --temperatu
 expect_error "$BIN" sample --checkpoint "$ck" "${tk[@]}" --prompt hi --chat hi
 expect_error "$BIN" sample --checkpoint "$ck" --prompt hi
 grep -q -- "--tokenizer" "$T/stderr" || fail "no tokenizer: $(cat "$T/stderr")"
+# another tokenizer than the model's: one line naming both and what to do (not "use a store")
+expect_error "$BIN" sample --checkpoint "$ck" --tokenizer bytes --prompt hi
+grep -q "made with tokenizer .* but bytes-v1 (vocab 257) is given: pass the tokenizer.json the model was trained with" \
+    "$T/stderr" || fail "other tokenizer: $(cat "$T/stderr")"
 expect_error "$BIN" chat --checkpoint "$ck"
 expect_error "$BIN" chat --checkpoint "$ck" "${tk[@]}" --top-p 0
 head -c 4000 /dev/urandom >"$T/garbage"

@@ -134,6 +134,12 @@ const char *tok_special(const tokenizer *t, int i, int32_t *id);
 int32_t tok_special_id(const tokenizer *t, const char *name);
 const char *tok_pattern(const tokenizer *t);
 const char *tok_identity(const tokenizer *t);
+/* The one tokenizer-identity check: what (a store or checkpoint at path)
+ * was made with identity `made` and vocabulary made_vocab; `needed` /
+ * needed_vocab is what the caller has. 0 when they match, else -1 with one
+ * line naming path, both identities and remedy (what the user should do). */
+int tok_check_identity(const char *path, const char *made, uint32_t made_vocab, const char *needed,
+                       uint32_t needed_vocab, const char *remedy);
 
 /* Names the input (a file) that this thread encodes or counts next, for
  * the tokenizer's error lines about the text itself (a regex match limit

@@ -491,12 +491,8 @@ int store_read_raw(const store_reader *s, store_split split, uint64_t start, siz
 
 /* Compares the store's tokenizer with the expected one. 0 / -1 (one line). */
 int store_check_tokenizer(const store_reader *s, const char *identity, uint32_t vocab_size) {
-    if (strcmp(s->tokenizer, identity) != 0 || s->vocab_size != vocab_size) {
-        ll_error("%s: made with tokenizer %s (vocab %u), but %s (vocab %u) is needed: use a store prepared "
-                 "with that tokenizer", s->path, s->tokenizer, s->vocab_size, identity, vocab_size);
-        return -1;
-    }
-    return 0;
+    return tok_check_identity(s->path, s->tokenizer, s->vocab_size, identity, vocab_size,
+                              "use a store prepared with that tokenizer");
 }
 
 /* ---- writer ---- */

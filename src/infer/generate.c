@@ -43,13 +43,9 @@ int infer_open(infer_model *im, const char *ckpt_path, const char *tokenizer_pat
     }
     if (!im->tok) goto fail;
 
-    /* the one tokenizer check (store.c): the checkpoint stands for the store it was trained on */
-    store_reader trained = {0};
-    trained.raw_fd = -1;
-    trained.vocab_size = (uint32_t)mc.vocab_size;
-    snprintf(trained.path, sizeof trained.path, "%s", ckpt_path);
-    snprintf(trained.tokenizer, sizeof trained.tokenizer, "%s", im->meta.tokenizer);
-    if (store_check_tokenizer(&trained, tok_identity(im->tok), (uint32_t)tok_vocab_size(im->tok)) != 0) goto fail;
+    if (tok_check_identity(ckpt_path, im->meta.tokenizer, (uint32_t)mc.vocab_size, tok_identity(im->tok),
+                           (uint32_t)tok_vocab_size(im->tok), "pass the tokenizer.json the model was trained with") != 0)
+        goto fail;
 
     if (gpt_create(&im->model, &mc) != 0 || ckpt_load(ckpt_path, &im->model, NULL, NULL, &im->meta) != 0) goto fail;
     return 0;

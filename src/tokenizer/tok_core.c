@@ -574,6 +574,14 @@ int tok_n_specials(const tokenizer *t) { return t->n_specials; }
 const char *tok_pattern(const tokenizer *t) { return t->pattern; }
 const char *tok_identity(const tokenizer *t) { return t->identity; }
 
+int tok_check_identity(const char *path, const char *made, uint32_t made_vocab, const char *needed,
+                       uint32_t needed_vocab, const char *remedy) {
+    if (strcmp(made, needed) == 0 && made_vocab == needed_vocab) return 0;
+    ll_error("%s: made with tokenizer %s (vocab %u), but %s (vocab %u) is given: %s", path, made, made_vocab, needed,
+             needed_vocab, remedy);
+    return -1;
+}
+
 /* Parts of merge id; -1 when id is not a merge. */
 int tok_merge_pair(const tokenizer *t, int32_t id, int32_t *left, int32_t *right) {
     if (id < 256 || id >= 256 + t->n_merges) return -1;

@@ -329,8 +329,11 @@ static int setup(run *r) {
         in_use = 1;
     }
     if (comm_any(in_use)) return -1;
-    if (store_open(&r->store, r->opt.data_path) != 0) return -1;
+    /* the checksum pass reads the whole store: once, on rank 0, for all */
+    if (store_open_flags(&r->store, r->opt.data_path, STORE_OPEN_NO_VERIFY) != 0) return -1;
     r->have_store = 1;
+    int bad_store = r->world.rank == 0 && !r->opt.no_verify && store_verify(&r->store) != 0;
+    if (comm_any(bad_store)) return -1;
     c->vocab_size = (int)r->store.vocab_size;
     if (cfg_validate(c) != 0) return -1;
 
