@@ -116,13 +116,33 @@ expect_error "$BIN" sample --checkpoint "$ck" "${tk[@]}" --prompt hi --repeat-pe
 expect_error "$BIN" sample --checkpoint "$ck" "${tk[@]}" --prompt hi --top-k -1
 expect_error "$BIN" sample --checkpoint "$ck" "${tk[@]}" --prompt hi --temperature nan
 expect_error "$BIN" sample --checkpoint "$ck" "${tk[@]}" --prompt hi --chat hi
-expect_error "$BIN" sample --checkpoint "$ck" --prompt hi
-grep -q -- "--tokenizer" "$T/stderr" || fail "no tokenizer: $(cat "$T/stderr")"
+# the checkpoint carries its tokenizer.json (from the store): --tokenizer is optional, same text
+"$BIN" sample --checkpoint "$ck" --prompt "ROMEO:" --max-tokens 20 --seed 5 >"$T/own" 2>"$T/stderr" \
+    || fail "sample with the checkpoint's own tokenizer: $(cat "$T/stderr")"
+"$BIN" sample --checkpoint "$ck" "${tk[@]}" --prompt "ROMEO:" --max-tokens 20 --seed 5 >"$T/given" 2>"$T/stderr" \
+    || fail "sample --tokenizer"
+cmp -s "$T/own" "$T/given" || fail "the embedded tokenizer gives other text than the file"
+"$BIN" info "$ck" | grep -q "^tokenizer   bpe600-.* (tokenizer.json inside, [0-9]* bytes)" || fail "info: no embedded tokenizer"
+"$BIN" info "$T/s.h5" | grep -q "(tokenizer.json inside" || fail "info: store without its tokenizer.json"
+# a damaged embedded copy: one line naming it
+cp "$ck" "$T/dam.h5"
+python3 - "$T/dam.h5" <<'PY' || fail "damage the copy"
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+i = b.find(b'"merges"')
+assert i > 0
+b[i + 1] ^= 0x20   # "merges" -> "Merges": same size, checksum no longer matches
+open(p, "wb").write(bytes(b))
+PY
+expect_error "$BIN" sample --checkpoint "$T/dam.h5" --prompt hi
+grep -q "tokenizer_json: checksum mismatch" "$T/stderr" || fail "damaged tokenizer copy: $(cat "$T/stderr")"
 # another tokenizer than the model's: one line naming both and what to do (not "use a store")
 expect_error "$BIN" sample --checkpoint "$ck" --tokenizer bytes --prompt hi
 grep -q "made with tokenizer .* but bytes-v1 (vocab 257) is given: pass the tokenizer.json the model was trained with" \
     "$T/stderr" || fail "other tokenizer: $(cat "$T/stderr")"
-expect_error "$BIN" chat --checkpoint "$ck"
+expect_error "$BIN" chat --checkpoint "$ck" --tokenizer bytes
+grep -q "is given: pass the tokenizer.json the model was trained with" "$T/stderr" || fail "chat, other tokenizer"
 expect_error "$BIN" chat --checkpoint "$ck" "${tk[@]}" --top-p 0
 head -c 4000 /dev/urandom >"$T/garbage"
 STDIN="$T/garbage" expect_error "$BIN" chat --checkpoint "$ck" "${tk[@]}"

@@ -37,11 +37,20 @@ typedef struct {
     int has_optim;                 /* /optim present */
     uint64_t world_size;           /* ranks of the run that wrote it (0: unknown) */
     int has_checksums;             /* per-dataset CRC-32C attributes present */
+    /* save only: the tokenizer.json text to embed as /tokenizer_json (not
+     * owned; NULL: none). Loading leaves these NULL / 0: read the text with
+     * ckpt_read_tokenizer_json. */
+    const char *tokenizer_json;
+    size_t tokenizer_json_len;
 } ckpt_meta;
 
 /* Writes a checkpoint. adam_m / adam_v may be NULL (then no /optim group). */
 int ckpt_save(const char *path, const gpt_model *m, const float *adam_m, const float *adam_v,
               const ckpt_meta *meta);
+/* The tokenizer.json text the checkpoint carries: a new NUL-terminated
+ * buffer (*len bytes; free it), checksum verified; *out = NULL when it has
+ * none (byte tokenizer, or written before checkpoints carried it). 0 / -1. */
+int ckpt_read_tokenizer_json(const char *path, char **out, size_t *len);
 /* Reads only the model shape and metadata (to create the model first). */
 int ckpt_peek(const char *path, gpt_config *cfg, ckpt_meta *meta);
 /* Loads parameters (and moments if adam_m/adam_v non-NULL and present) into a

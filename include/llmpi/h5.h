@@ -55,5 +55,13 @@ int64_t h5u_create_group(int64_t loc, const char *name);
  * failure-injection hook's LLMPI_FAULT_WRITE included; the id is released
  * either way. */
 int h5u_close_file(int64_t file);
+/* A byte string as a 1-D uint8 dataset name under loc (no times) with a
+ * "crc32c" attribute: CRC-32C of the bytes. 0 / -1 (one line naming path). */
+int h5u_blob_write(int64_t loc, const char *name, const void *data, size_t n, const char *path);
+/* Reads a dataset written by h5u_blob_write into a new NUL-terminated buffer
+ * (*out, *n bytes without the NUL; free it), verifying its checksum and
+ * refusing more than max bytes. 0 with *out = NULL when loc has no link of
+ * that name; -1 with one line naming path when it is damaged or not a blob. */
+int h5u_blob_read(int64_t loc, const char *name, size_t max, char **out, size_t *n, const char *path);
 
 #endif

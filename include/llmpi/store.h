@@ -8,7 +8,9 @@
  * checksums = "crc32c" (stores written since the checksums came; older ones
  * lack it and still open). With it, each dataset has the attribute crc32c:
  * the CRC-32C of its elements as little-endian bytes of the stored width, in
- * order; store_open verifies them unless asked not to.
+ * order; store_open verifies them unless asked not to. A store prepared with
+ * a BPE tokenizer also holds /tokenizer_json: the tokenizer.json text (uint8,
+ * with its own crc32c), which training copies into every checkpoint.
  * Files are written with HDF5 format bounds 1.8 (superblock v2, object
  * headers v2: HDF5 checksums its own metadata too), readable by HDF5 >= 1.8.
  * Readers validate every attribute and every dataset's type and shape, and
@@ -92,6 +94,13 @@ int store_read_raw(const store_reader *s, store_split split, uint64_t start, siz
  * with another tokenizer: identity or vocab_size differ from what the model
  * (a checkpoint's) or the tokenizer given expects. The one tokenizer check
  * of every command that puts a store and a model or tokenizer together. */
+/* The tokenizer.json the store carries (prepare with a BPE tokenizer
+ * embeds it): a new NUL-terminated buffer in *out (*len bytes; free it),
+ * checksum verified; *out = NULL for a store without one (byte tokenizer,
+ * older stores). 0 / -1 (one line). */
+#define STORE_TOKENIZER_JSON "tokenizer_json"
+#define STORE_TOKENIZER_JSON_MAX ((size_t)256 << 20)
+int store_read_tokenizer_json(const store_reader *s, char **out, size_t *len);
 int store_check_tokenizer(const store_reader *s, const char *identity, uint32_t vocab_size);
 
 typedef struct store_writer store_writer;
@@ -116,6 +125,10 @@ store_pwriter *store_pwriter_create(const char *path, uint32_t vocab_size, uint3
                                     const char *tokenizer_identity);
 /* Bytes per token in the file (2 or 4): write_tokens takes values of this width. */
 size_t store_pwriter_token_bytes(const store_pwriter *w);
+/* This rank: the tokenizer.json text to embed as /tokenizer_json (rank 0
+ * keeps a copy; others ignore it), so that training can put it into its
+ * checkpoints. Before finish. 0 / -1 (one line). */
+int store_pwriter_set_tokenizer_json(store_pwriter *w, const char *json, size_t len);
 int store_pwriter_define(store_pwriter *w, const uint64_t n_tokens[2], const uint64_t n_docs[2]);
 /* This rank: tokens [start, start+n) of a split, native uint16/uint32 as
  * store_pwriter_token_bytes says; each value is checked against vocab_size. */

@@ -97,12 +97,20 @@ tokenizer *tok_train_texts(const char *const *texts, const size_t *lens, int n_t
 
 /* Writes `tokenizer.json` atomically (temporary name, fsync, rename).
  * Refuses the byte tokenizer (it has no file). */
+/* The tokenizer.json text tok_save writes (NUL-terminated, *len bytes
+ * without the NUL; free it). NULL with one line naming what on failure or
+ * for the byte tokenizer, which has no file. */
+char *tok_to_json(const tokenizer *t, const char *what, size_t *len);
 int tok_save(const tokenizer *t, const char *path);
 
 /* Loads and validates a file written by tok_save; `path` may also be the
  * directory holding tokenizer.json, or TOK_BYTES_NAME for the byte
  * tokenizer. NULL with one error line otherwise. */
 tokenizer *tok_load(const char *path);
+/* tok_load of a tokenizer.json held in memory (data[0..len), e.g. the copy
+ * a token store or checkpoint carries); name stands for the file in error
+ * lines ("run/ckpt.h5:/tokenizer_json"). */
+tokenizer *tok_load_buffer(const char *name, const char *data, size_t len);
 
 /* The byte tokenizer (see above); NULL with one line on out of memory. */
 tokenizer *tok_bytes_new(void);

@@ -7,6 +7,7 @@
  * A store's or checkpoint's content checksums are read through only with --verify (a plain
  * info stays quick on a big store).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -26,14 +27,26 @@ static void usage(FILE *f) {
             "             and compare them with the stored ones; a mismatch is exit 1\n");
 }
 
+/* " (tokenizer.json inside, N bytes)" or "" for the tokenizer line. */
+static const char *embedded_note(int inside, size_t len) {
+    static char note[64];
+    if (!inside) return "";
+    snprintf(note, sizeof note, " (tokenizer.json inside, %zu bytes)", len);
+    return note;
+}
+
 static int info_store(const char *path, int verify) {
     store_reader s;
     /* a plain info reads the header only; --verify reads everything */
     if (store_open_flags(&s, path, STORE_OPEN_NO_VERIFY) != 0) return 1;
     int rc = verify && store_verify(&s) != 0 ? 1 : 0;
+    char *json = NULL;
+    size_t json_len = 0;
+    if (store_read_tokenizer_json(&s, &json, &json_len) != 0) rc = 1;
+    free(json);
     printf("file        %s\n", path);
     printf("format      %s version %d\n", STORE_FORMAT, s.version);
-    printf("tokenizer   %s\n", s.tokenizer);
+    printf("tokenizer   %s%s\n", s.tokenizer, embedded_note(json != NULL, json_len));
     printf("vocab_size  %u\n", s.vocab_size);
     printf("eot_id      %u\n", s.eot_id);
     printf("token type  %s\n", s.vocab_size <= 65536 ? "uint16" : "uint32");
@@ -65,7 +78,11 @@ static int info_checkpoint(const char *path, int verify) {
            cfg.n_head, cfg.n_embd, cfg.block_size, cfg.vocab_size);
     printf("parameters  %llu in %d tensors\n", (unsigned long long)n_params, n_tensors);
     printf("optimizer   %s\n", meta.has_optim ? "AdamW moments stored" : "no optimizer state");
-    printf("tokenizer   %s\n", meta.tokenizer);
+    char *json = NULL;
+    size_t json_len = 0;
+    if (ckpt_read_tokenizer_json(path, &json, &json_len) != 0) rc = 1;
+    free(json);
+    printf("tokenizer   %s%s\n", meta.tokenizer, embedded_note(json != NULL, json_len));
     printf("loader      seed=%llu position=%llu\n", (unsigned long long)meta.loader.seed,
            (unsigned long long)meta.loader.position);
     printf("config:\n");

@@ -694,6 +694,15 @@ int prep_run(const prep_options *o, prep_report *rep) {
     /* The output is created first, so a bad out fails before any work. */
     w = store_pwriter_create(o->out, tok.vocab_size, tok.eot_id, tok.identity);
     if (!w) goto done;
+    /* the store carries its tokenizer.json, so checkpoints can carry it on */
+    int ok_json = 1;
+    if (rank == 0 && !tok_is_bytes(tok.tok)) {
+        size_t json_len;
+        char *json = tok_to_json(tok.tok, o->tokenizer, &json_len);
+        if (!json || store_pwriter_set_tokenizer_json(w, json, json_len) != 0) ok_json = 0;
+        free(json);
+    }
+    if (!comm_all(ok_json)) goto done;
     owner = ll_malloc(files.n * sizeof *owner);
     meta = ll_calloc(files.n * M_FIELDS, sizeof *meta);
     ok = owner && meta && assign_books(&files, nranks, owner) == 0 &&

@@ -760,6 +760,8 @@ struct store_pwriter {
     size_t token_bytes;
     int rank;
     int failed;          /* this rank saw an error: finish() will not commit */
+    char *tok_json;      /* rank 0: the tokenizer.json to embed, or NULL */
+    size_t tok_json_len;
 };
 
 /* 1 on every rank if ok is 1 on every rank. */
@@ -818,6 +820,20 @@ store_pwriter *store_pwriter_create(const char *path, uint32_t vocab_size, uint3
 }
 
 size_t store_pwriter_token_bytes(const store_pwriter *w) { return w->token_bytes; }
+
+int store_pwriter_set_tokenizer_json(store_pwriter *w, const char *json, size_t len) {
+    if (w->rank != 0) return 0;
+    free(w->tok_json);
+    w->tok_json = ll_malloc(len ? len : 1);
+    if (!w->tok_json) { w->failed = 1; return -1; }
+    memcpy(w->tok_json, json, len);
+    w->tok_json_len = len;
+    return 0;
+}
+
+int store_read_tokenizer_json(const store_reader *s, char **out, size_t *len) {
+    return h5u_blob_read(s->file, STORE_TOKENIZER_JSON, STORE_TOKENIZER_JSON_MAX, out, len, s->path);
+}
 
 /* Creates one fixed-size contiguous dataset, allocated now and never filled
  * (every element is written by some rank). -1 when HDF5 refuses. */
@@ -946,6 +962,7 @@ static int add_checksums(store_pwriter *w) {
             H5Dclose(d);
         }
     }
+    if (rc == 0 && w->tok_json) rc = h5u_blob_write(f, STORE_TOKENIZER_JSON, w->tok_json, w->tok_json_len, p);
     if (rc == 0) rc = h5u_attr_write_str(f, "checksums", STORE_CHECKSUM_KIND, p);
     if (H5Fclose(f) < 0 && rc == 0) {
         ll_error("%s: closing failed (disk full?)", p);
@@ -976,6 +993,7 @@ int store_pwriter_finish(store_pwriter *w, int ok) {
         else unlink(w->tmp);
     }
     if (comm_bcast(&committed, sizeof committed, 0) != 0) committed = 0;
+    free(w->tok_json);
     free(w);
     return committed ? 0 : -1;
 }

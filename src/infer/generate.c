@@ -32,14 +32,23 @@ int infer_open(infer_model *im, const char *ckpt_path, const char *tokenizer_pat
     memset(im, 0, sizeof *im);
     gpt_config mc;
     if (ckpt_peek(ckpt_path, &mc, &im->meta) != 0) return -1;
-    if (strcmp(im->meta.tokenizer, TOK_BYTES_IDENTITY) == 0) {
+    if (tokenizer_path) {
+        im->tok = tok_load(tokenizer_path);   /* given: must match (checked below) */
+    } else if (strcmp(im->meta.tokenizer, TOK_BYTES_IDENTITY) == 0) {
         im->tok = tok_bytes_new();
-    } else if (!tokenizer_path) {
-        ll_error("%s: model uses tokenizer %s: its tokenizer.json is needed (--tokenizer)", ckpt_path,
-                 im->meta.tokenizer);
-        return -1;
     } else {
-        im->tok = tok_load(tokenizer_path);
+        /* the checkpoint's own copy (checkpoints carry their tokenizer.json) */
+        char *json = NULL, name[4200];
+        size_t len = 0;
+        if (ckpt_read_tokenizer_json(ckpt_path, &json, &len) != 0) return -1;
+        if (!json) {
+            ll_error("%s: model uses tokenizer %s and the file carries no copy (written before checkpoints "
+                     "did): give its tokenizer.json with --tokenizer", ckpt_path, im->meta.tokenizer);
+            return -1;
+        }
+        snprintf(name, sizeof name, "%s: /tokenizer_json", ckpt_path);
+        im->tok = tok_load_buffer(name, json, len);
+        free(json);
     }
     if (!im->tok) goto fail;
 

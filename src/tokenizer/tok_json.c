@@ -137,19 +137,30 @@ fail:
 }
 
 /* See tokenizer.h. */
-int tok_save(const tokenizer *t, const char *path) {
+char *tok_to_json(const tokenizer *t, const char *what, size_t *len) {
     if (t->is_bytes) {
-        ll_error("%s: the byte tokenizer has no file (name it as \"%s\")", path, TOK_BYTES_NAME);
-        return -1;
+        ll_error("%s: the byte tokenizer has no file (name it as \"%s\")", what, TOK_BYTES_NAME);
+        return NULL;
     }
-    json_t *root = to_json(t, path);
-    if (!root) return -1;
+    json_t *root = to_json(t, what);
+    if (!root) return NULL;
     char *text = json_dumps(root, JSON_INDENT(2));
     json_decref(root);
-    if (!text) { ll_error("%s: cannot serialise the tokenizer (out of memory)", path); return -1; }
+    if (!text) { ll_error("%s: cannot serialise the tokenizer (out of memory)", what); return NULL; }
     size_t n = strlen(text);
-    text[n] = '\n';   /* json_dumps leaves no final newline; the NUL is not written */
-    int rc = ll_write_file_atomic(path, text, n + 1);
+    text[n] = '\n';   /* json_dumps leaves no final newline; the NUL goes one further */
+    char *out = ll_realloc(text, n + 2);
+    if (!out) { free(text); return NULL; }
+    out[n + 1] = '\0';
+    *len = n + 1;
+    return out;
+}
+
+int tok_save(const tokenizer *t, const char *path) {
+    size_t n;
+    char *text = tok_to_json(t, path, &n);
+    if (!text) return -1;
+    int rc = ll_write_file_atomic(path, text, n);
     free(text);
     return rc;
 }
@@ -199,6 +210,8 @@ static int is_null(json_t *obj, const char *key) {
 }
 
 /* See tokenizer.h. */
+static tokenizer *load(const char *path, const char *data, size_t len);
+
 tokenizer *tok_load(const char *path_in) {
     char path[4096];
     struct stat st;
@@ -212,6 +225,14 @@ tokenizer *tok_load(const char *path_in) {
         return NULL;
     }
     if (strcmp(path_in, TOK_BYTES_NAME) == 0) return tok_bytes_new();
+    return load(path, NULL, 0);
+}
+
+tokenizer *tok_load_buffer(const char *name, const char *data, size_t len) { return load(name, data, len); }
+
+/* Parses a tokenizer.json from data[0..len) when data is non-NULL, else
+ * from the file at path; path names it in every error line. */
+static tokenizer *load(const char *path, const char *data, size_t len) {
     reader rd = {.path = path};
     reader *r = &rd;
     uint32_t map[256];
@@ -226,11 +247,15 @@ tokenizer *tok_load(const char *path_in) {
     char **id_string = NULL;
     int vocab_size = 0;
 
-    FILE *f = fopen(path, "rb");
-    if (!f) { ll_error("%s: cannot open tokenizer: %s", path, strerror(errno)); return NULL; }
     json_error_t jerr;
-    root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-    fclose(f);
+    if (data) {
+        root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    } else {
+        FILE *f = fopen(path, "rb");
+        if (!f) { ll_error("%s: cannot open tokenizer: %s", path, strerror(errno)); return NULL; }
+        root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+        fclose(f);
+    }
     if (!root) FAIL(r, "line %d: not valid JSON: %s", jerr.line, jerr.text);
     if (!json_is_object(root)) FAIL(r, "not a tokenizer.json (the top level is not an object)");
     /* files written before HF compatibility carry an "llmpi" object */

@@ -52,6 +52,8 @@
 #define CKPT_MAX_BLOCK (1 << 20)
 #define CKPT_MAX_VOCAB (1 << 24)
 #define CKPT_CHECKSUMS "crc32c"   /* root attribute "checksums": the kind of the per-dataset attribute */
+#define CKPT_TOKENIZER_JSON "tokenizer_json"   /* root: the tokenizer.json text (uint8) */
+#define CKPT_TOKENIZER_JSON_MAX ((size_t)256 << 20)
 #define CKPT_CRC_ATTR "crc32c"    /* per-dataset attribute: CRC-32C of the little-endian data */
 
 static const char *const state_names[4] = {"step", "tokens_seen", "loader_seed", "loader_position"};
@@ -551,6 +553,10 @@ int ckpt_save(const char *path, const gpt_model *m, const float *adam_m, const f
             goto done;
     }
 
+    if (meta->tokenizer_json &&
+        h5u_blob_write(f, CKPT_TOKENIZER_JSON, meta->tokenizer_json, meta->tokenizer_json_len, tmp) != 0)
+        goto done;
+
     state = h5u_create_group(f, "state");
     if (state < 0) { ll_error("%s: cannot create /state", tmp); goto done; }
     const uint64_t values[4] = {meta->step, meta->tokens_seen, meta->loader.seed, meta->loader.position};
@@ -666,6 +672,16 @@ static int read_header(hid_t f, const char *path, gpt_config *cfg, ckpt_meta *me
 }
 
 /* Reads the model shape and metadata only. 0 / -1. */
+int ckpt_read_tokenizer_json(const char *path, char **out, size_t *len) {
+    *out = NULL;
+    *len = 0;
+    hid_t f = open_readonly(path);
+    if (f < 0) return -1;
+    int rc = h5u_blob_read(f, CKPT_TOKENIZER_JSON, CKPT_TOKENIZER_JSON_MAX, out, len, path);
+    H5Fclose(f);
+    return rc;
+}
+
 int ckpt_peek(const char *path, gpt_config *cfg, ckpt_meta *meta) {
     hid_t f = open_readonly(path);
     if (f < 0) return -1;

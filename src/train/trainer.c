@@ -112,6 +112,8 @@ typedef struct {
     double peak_gflops, comm_wait;
     int bad_steps;
     int have_store, have_model, have_adam, have_loader;
+    char *tokenizer_json;    /* rank 0: the store's tokenizer.json, put into every checkpoint (or NULL) */
+    size_t tokenizer_json_len;
 } run;
 
 static volatile sig_atomic_t g_stop_signal = 0;
@@ -133,6 +135,7 @@ static void run_free(run *r) {
     if (r->have_adam) optim_adamw_free(&r->adam);
     if (r->have_model) gpt_free(&r->model);
     if (r->have_store) store_close(&r->store);
+    free(r->tokenizer_json);
     metrics_close(r->metrics);
     free(r->inputs);
     free(r->targets);
@@ -188,6 +191,8 @@ static int save_checkpoint(run *r) {
         loader_get_state(&r->data, &meta.loader);
         meta.rng = r->rng;
         meta.has_optim = 1;
+        meta.tokenizer_json = r->tokenizer_json;
+        meta.tokenizer_json_len = r->tokenizer_json_len;
         double t = ll_now();
         if (rc != 0 || ckpt_step_path(r->opt.out_dir, r->step, path, sizeof path) != 0 ||
             ckpt_save(path, &r->model, m, v, &meta) != 0) {
@@ -332,7 +337,9 @@ static int setup(run *r) {
     /* the checksum pass reads the whole store: once, on rank 0, for all */
     if (store_open_flags(&r->store, r->opt.data_path, STORE_OPEN_NO_VERIFY) != 0) return -1;
     r->have_store = 1;
-    int bad_store = r->world.rank == 0 && !r->opt.no_verify && store_verify(&r->store) != 0;
+    int bad_store = r->world.rank == 0 && ((!r->opt.no_verify && store_verify(&r->store) != 0) ||
+                                           store_read_tokenizer_json(&r->store, &r->tokenizer_json,
+                                                                     &r->tokenizer_json_len) != 0);
     if (comm_any(bad_store)) return -1;
     c->vocab_size = (int)r->store.vocab_size;
     if (cfg_validate(c) != 0) return -1;

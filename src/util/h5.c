@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "llmpi/crc32c.h"
 #include "llmpi/util.h"
 
 /* Turns off HDF5's own error-stack printing for the whole process. */
@@ -450,4 +451,64 @@ int64_t h5u_create_group(int64_t loc, const char *name) {
     hid_t g = H5Pset_obj_track_times(gcpl, 0) < 0 ? -1 : H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
     H5Pclose(gcpl);
     return g;
+}
+
+int h5u_blob_write(int64_t loc, const char *name, const void *data, size_t n, const char *path) {
+    hsize_t dim = n;
+    hid_t space = H5Screate_simple(1, &dim, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t d = -1;
+    if (space >= 0 && dcpl >= 0 && H5Pset_obj_track_times(dcpl, 0) >= 0)
+        d = H5Dcreate2(loc, name, H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    int rc = d >= 0 && (n == 0 || H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0) ? 0 : -1;
+    if (rc != 0) ll_error("%s: %s: cannot write (disk full?)", path, name);
+    else rc = h5u_attr_write_u64(d, "crc32c", ll_crc32c(0, data, n), path);
+    if (d >= 0) H5Dclose(d);
+    if (space >= 0) H5Sclose(space);
+    return rc;
+}
+
+int h5u_blob_read(int64_t loc, const char *name, size_t max, char **out, size_t *n, const char *path) {
+    *out = NULL;
+    *n = 0;
+    htri_t has = H5Lexists(loc, name, H5P_DEFAULT);
+    if (has < 0) { ll_error("%s: %s: cannot look it up (damaged file?)", path, name); return -1; }
+    if (has == 0) return 0;
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    hid_t space = d < 0 ? -1 : H5Dget_space(d);
+    hid_t type = d < 0 ? -1 : H5Dget_type(d);
+    char *buf = NULL;
+    int rc = -1;
+    hssize_t count = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
+    char where[300];
+    snprintf(where, sizeof where, "%s: %s", path, name);
+    if (d < 0 || space < 0 || type < 0 || H5Sget_simple_extent_ndims(space) != 1 || H5Tget_class(type) != H5T_INTEGER ||
+        H5Tget_size(type) != 1 || count < 0) {
+        ll_error("%s: expected a 1-D dataset of bytes", where);
+    } else if ((uint64_t)count > max) {
+        ll_error("%s: %lld bytes, more than the %zu allowed", where, (long long)count, max);
+    } else if ((buf = ll_malloc((size_t)count + 1)) != NULL) {
+        uint64_t stored = 0;
+        if (count > 0 && H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+            ll_error("%s: cannot read (damaged file?)", where);
+        } else if (h5u_attr_read_u64(d, "crc32c", &stored, where) == 0) {
+            uint32_t actual = ll_crc32c(0, buf, (size_t)count);
+            if (stored != actual) {
+                ll_error("%s: checksum mismatch (stored %08llx, data %08x): the file is damaged", where,
+                         (unsigned long long)stored, actual);
+            } else {
+                buf[count] = '\0';
+                *out = buf;
+                *n = (size_t)count;
+                buf = NULL;
+                rc = 0;
+            }
+        }
+    }
+    free(buf);
+    if (type >= 0) H5Tclose(type);
+    if (space >= 0) H5Sclose(space);
+    if (d >= 0) H5Dclose(d);
+    return rc;
 }
