@@ -12,7 +12,8 @@
  * - One mutex (srv->mu) guards the queue, every job's state and text, and
  *   the reference counts. A job has two references while queued or running:
  *   the worker's and the connection's; whoever drops the last frees it.
- * - A job's text only grows; the stream reader remembers how much it sent.
+ * - A job's text only grows while it runs, except that the stream reader
+ *   takes (empties) it as it turns it into chunks.
  * - The connection side sets job->cancel when its client is gone (MHD ends
  *   the response: free callback / completed callback, or the waiter sees
  *   the socket hang up); the worker's text callback then stops generation
@@ -354,7 +355,7 @@ static int sse_fill(sse_state *st) {
     }
     json_t *piece = NULL;
     if (j->text.n > st->sent) piece = json_text(j->text.data + st->sent, j->text.n - st->sent);
-    st->sent = j->text.n;
+    j->text.n = st->sent = 0;   /* sent: a long stream keeps no more than one chunk's text */
     int state = j->state;
     infer_result res = j->res;
     pthread_mutex_unlock(&srv->mu);
