@@ -104,7 +104,9 @@ text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
 assert text == plain["message"]["content"], (text, plain)
 assert [c["choices"][0]["finish_reason"] for c in chunks][-1] == plain["finish_reason"]
 assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
-assert len(chunks) >= 4, "one chunk per token expected"
+# (text drawn while the previous chunk was being sent goes out as one chunk: a slow
+# client gets fewer, larger chunks; the long stream below checks many chunks arrive)
+assert len(chunks) >= 3, chunks
 PY
 curl -sN --data-binary '{"prompt":"ROMEO:","max_tokens":30,"seed":11,"stream":true,"stream_options":{"include_usage":true}}' \
     "$URL/v1/completions" >"$T/sse2" || fail "completion stream"
@@ -182,14 +184,15 @@ st=$(post /v1/completions '{"prompt":"next","max_tokens":5}' --max-time 10)
 curl -s "$URL/health" >"$T/h"
 python3 -c "import json; h=json.load(open('$T/h')); assert h['slots_busy']==0 and h['queued']==0, h" \
     || fail "slot still busy after disconnects: $(cat "$T/h")"
-# one slot: requests are answered in arrival order
+# one slot: requests are answered in arrival order. A holds the slot until
+# its client gives up (4 s); B arrives at 1 s, C at 2 s: B must come first.
 : >"$T/order"
-( curl -s --max-time 30 --data-binary '{"prompt":"ROMEO:","max_tokens":3000}' "$URL/v1/completions" >/dev/null; echo A >>"$T/order" ) &
+( curl -sN --max-time 4 --data-binary "$forever" "$URL/v1/completions" >/dev/null; echo A >>"$T/order" ) &
 a=$!
-sleep 0.3
+sleep 1
 ( curl -s --max-time 30 --data-binary '{"prompt":"ROMEO:","max_tokens":5}' "$URL/v1/completions" >/dev/null; echo B >>"$T/order" ) &
 b=$!
-sleep 0.3
+sleep 1
 ( curl -s --max-time 30 --data-binary '{"prompt":"ROMEO:","max_tokens":5}' "$URL/v1/completions" >/dev/null; echo C >>"$T/order" ) &
 c=$!
 wait $a $b $c
