@@ -80,7 +80,6 @@ typedef struct {
 
 /* Per-connection request state (MHD's con_cls). */
 typedef struct {
-    int first_done;
     tok_bytes body;
     int too_large;
     serve_job *job;               /* the job this connection waits for (plain responses) */
@@ -194,12 +193,14 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-/* Queues j (srv->mu not held). 0, or the HTTP status that refuses it (503). */
-static unsigned enqueue(serve_server *srv, serve_job *j) {
+/* Queues j (srv->mu not held). 0, 1 when the queue is full, 2 when the
+ * server is stopping. */
+static int enqueue(serve_server *srv, serve_job *j) {
     pthread_mutex_lock(&srv->mu);
     if (srv->stopping || srv->queued >= srv->cfg->max_queue) {
+        int why = srv->stopping ? 2 : 1;
         pthread_mutex_unlock(&srv->mu);
-        return MHD_HTTP_SERVICE_UNAVAILABLE;
+        return why;
     }
     j->refs = 2;
     j->state = JOB_QUEUED;
@@ -273,6 +274,7 @@ static const char *finish_reason(const infer_result *r) {
     return r->finish == INFER_FINISH_STOP ? "stop" : "length";
 }
 
+/* The usage object: prompt, completion and total tokens. */
 static json_t *usage_json(const infer_result *r) {
     return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)r->n_prompt, "completion_tokens",
                      (json_int_t)r->n_generated, "total_tokens", (json_int_t)(r->n_prompt + r->n_generated));
@@ -487,9 +489,9 @@ static int read_options(serve_server *srv, serve_job *j, json_t *req, struct MHD
     return 0;
 }
 
-/* The text of a message's content: a string, or an array of parts whose
- * "text" parts are joined. NULL (sets *bad) when it is neither. The result
- * is malloc'ed. */
+/* The text of a message's content: a string (null: empty), or an array of
+ * text parts, joined. NULL when it is neither (or on out of memory); the
+ * result is malloc'ed and its length goes to *len. */
 static char *content_text(json_t *content, size_t *len) {
     tok_bytes b = {0};
     if (bytes_append(&b, "", 0) != 0) return NULL;
@@ -700,9 +702,10 @@ static enum MHD_Result handle_completion(serve_server *srv, serve_req *rq, struc
     }
     json_decref(req);
     req = NULL;
-    if (enqueue(srv, j) != 0) {
+    int refused = enqueue(srv, j);
+    if (refused) {
         ret = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "server_busy",
-                         srv->stopping ? "the server is shutting down" : "too many requests are waiting");
+                         refused == 2 ? "the server is shutting down" : "too many requests are waiting");
         goto refuse;
     }
     if (!j->stream) {
@@ -752,6 +755,9 @@ static int authorised(const serve_server *srv, struct MHD_Connection *conn) {
     return diff == 0;
 }
 
+/* MHD's handler, called per request: first with the headers (routing, key,
+ * GET endpoints, an announced body over the cap), then once per piece of
+ * the body, then once more with none (the completion endpoints). */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
@@ -790,7 +796,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cl && strtoull(cl, NULL, 10) > srv->cfg->max_body)
             return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, NULL, "request_too_large",
                               "the body is larger than %zu bytes", srv->cfg->max_body);
-        rq->first_done = 1;
         return MHD_YES;
     }
     if (*upload_data_size) {
