@@ -4,7 +4,7 @@
 # concurrent curl clients. Every request must be answered (200 with a whole
 # answer) or cleanly refused (503 with an error object); /health must answer
 # in under a second throughout; the server's RSS after the run must be within
-# 4 MiB of its RSS after a warm-up round of the same shape (no leak per
+# 4 MiB of its RSS after a warm-up round of the same size (no leak per
 # request; not under ASan, whose quarantine holds freed memory); SIGTERM afterwards: exit 0. Then a full queue (--max-queue 1):
 # of 8 concurrent long requests some are refused with 503 + Retry-After, the
 # others answered.
@@ -35,7 +35,9 @@ round() {  # FIRST LAST
 }
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$SPID/status"; }
 
-round 1000 1031   # warm-up: threads, allocator arenas, caches
+# warm-up: a first load round reaches the steady state (connection threads'
+# allocator arenas, caches); the measured round must then not grow the RSS
+round 1001 1200
 before=$(rss)
 round 1 200 &
 load=$!
