@@ -28,6 +28,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "mean cross-entropy of a checkpoint on a store split"},
     {"sample", cmd_sample, "generate text from a checkpoint"},
     {"chat", cmd_chat, "talk to a chat model in the terminal (readline) or through a pipe"},
+    {"serve", cmd_serve, "serve a model over an OpenAI-compatible HTTP API"},
     {"info", cmd_info, "describe a token store or checkpoint"},
     {"plot", cmd_plot, "render a run's loss curves (metrics.jsonl) to loss.png with gnuplot"},
 };
