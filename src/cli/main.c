@@ -26,6 +26,7 @@ static const command commands[] = {
     {"prepare", cmd_prepare, "clean and tokenize text into an HDF5 token store (MPI-parallel)"},
     {"mix", cmd_mix, "build an SFT store from a mix of instruction datasets (llmpi-sft)"},
     {"pretrain", cmd_pretrain, "train a GPT on a token store (data-parallel under mpirun)"},
+    {"sft", cmd_sft, "fine-tune a checkpoint on an SFT mix (loss on assistant tokens; MPI like pretrain)"},
     {"eval", cmd_eval, "mean cross-entropy of a checkpoint on a store split"},
     {"sample", cmd_sample, "generate text from a checkpoint"},
     {"chat", cmd_chat, "talk to a chat model in the terminal (readline) or through a pipe"},
