@@ -256,13 +256,13 @@ static int run_eval(run *r) {
 
 /* ---- setup ---- */
 
-/* The checkpoint at path was trained with the data's tokenizer: same identity
- * (and the model's vocabulary, checked by the shapes, is the data's). */
-static int check_tokenizer(run *r, const char *path, const char *identity) {
-    if (!r->opt.sft) return store_check_tokenizer(&r->store, identity, (uint32_t)r->model.cfg.vocab_size);
-    if (strcmp(identity, r->tokenizer) != 0 || (uint32_t)r->model.cfg.vocab_size != r->vocab_size) {
+/* The checkpoint at path (its tokenizer identity and vocabulary size) was
+ * trained with the data's tokenizer. 0 / -1 (one line naming both). */
+static int check_tokenizer(run *r, const char *path, const char *identity, int vocab_size) {
+    if (!r->opt.sft) return store_check_tokenizer(&r->store, identity, (uint32_t)vocab_size);
+    if (strcmp(identity, r->tokenizer) != 0 || (uint32_t)vocab_size != r->vocab_size) {
         ll_error("%s: checkpoint made with tokenizer %s (vocab %d), the SFT store %s with %s (vocab %u)", path,
-                 identity, r->model.cfg.vocab_size, r->opt.data_path, r->tokenizer, r->vocab_size);
+                 identity, vocab_size, r->opt.data_path, r->tokenizer, r->vocab_size);
         return -1;
     }
     return 0;
@@ -331,7 +331,7 @@ static int resume_from(run *r, const char *path) {
     free(full_m);
     free(full_v);
     if (rc != 0) return -1;
-    if (check_tokenizer(r, path, meta.tokenizer) != 0) return -1;
+    if (check_tokenizer(r, path, meta.tokenizer, r->model.cfg.vocab_size) != 0) return -1;
     if (!meta.has_optim) { ll_error("%s: checkpoint holds no optimizer state to resume from", path); return -1; }
     /* the loader adds one step's windows per step: the positions still to
      * come must fit in 64 bits (a damaged state would wrap around) */
@@ -470,8 +470,12 @@ static int setup(run *r) {
     } else if (r->opt.init) {
         /* a fresh run from trained parameters (SFT): no moments, step 0 */
         ckpt_meta meta;
-        if (ckpt_load_ex(r->opt.init, &r->model, NULL, NULL, &meta, !r->opt.no_verify) != 0 ||
-            check_tokenizer(r, r->opt.init, meta.tokenizer) != 0)
+        gpt_config ic;
+        /* the tokenizer first: a model of another vocabulary would otherwise
+         * be refused for its shapes, which names the wrong problem */
+        if (ckpt_peek(r->opt.init, &ic, &meta) != 0 ||
+            check_tokenizer(r, r->opt.init, meta.tokenizer, ic.vocab_size) != 0 ||
+            ckpt_load_ex(r->opt.init, &r->model, NULL, NULL, &meta, !r->opt.no_verify) != 0)
             return -1;
         ll_log("initialised from %s (step %llu)\n", r->opt.init, (unsigned long long)meta.step);
     } else {

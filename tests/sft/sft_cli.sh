@@ -6,10 +6,12 @@
 # - sft 1 rank x B == 2 ranks x B/2 (parameters within 1e-5 absolute, the
 #   pretraining test's tolerance), and the masked loss falls;
 # - bit-exact resume (straight 12 steps == 6 + --resume auto 6), and the
-#   run's OUT/sft.h5 is reused when the mix and tokenizer match;
+#   run's OUT/sft.h5 is reused when the mix and tokenizer match; SIGTERM
+#   stops at a step boundary with a checkpoint that resumes;
 # - `eval` on the SFT store reproduces the trainer's masked val loss;
 # - bad input (missing path, weight < 0, a tokenizer without the chat
-#   specials): one line, non-zero exit, no output file.
+#   specials, a checkpoint of another tokenizer): one line, non-zero exit,
+#   no output file.
 set -u
 BIN=${LLMPI_BIN:?}
 SRC=${LLMPI_SOURCE_DIR:?}
@@ -96,6 +98,23 @@ assert e["tokens"] == v["val_tokens"], (e, v)
 assert abs(e["loss"] - v["val_loss"]) <= 1e-6 * abs(e["loss"]), (e, v)
 PY
 
+# ---- SIGTERM: a checkpoint at the step boundary, exit 0, and it resumes ----
+"$BIN" sft --init "$INIT" --config "$SRC/configs/sft.ini" --set train.threads=1 --set train.seq_len=64 \
+    --data "$T/a.h5" --set train.batch_size=4 --set train.max_steps=1000000 --set train.eval_every=0 \
+    --set train.ckpt_every=0 --set train.log_every=1000 --out "$T/sig" >"$T/sig.log" 2>&1 &
+job=$!
+for _ in $(seq 100); do grep -q "step .*/1000000" "$T/sig.log" 2>/dev/null && break; sleep 0.1; done
+kill -TERM $job
+wait $job || fail "SIGTERM: sft exited with $?"
+grep -q "stopping at step" "$T/sig.log" || fail "SIGTERM: no stop at a step boundary"
+last=$(ls "$T/sig/checkpoints"/step-*.h5 2>/dev/null | tail -1)
+[ -n "$last" ] || fail "SIGTERM: no checkpoint"
+n=$(basename "$last" .h5 | sed 's/step-0*//')
+sft --data "$T/a.h5" --set train.batch_size=4 --set train.max_steps=1000000 --set train.eval_every=0 \
+    --set train.ckpt_every=0 --resume auto --stop-after $((n + 2)) --out "$T/sig" >"$T/sig2.log" 2>&1 \
+    || fail "resume after SIGTERM"
+[ -f "$(ck sig $((n + 2)))" ] || fail "resume after SIGTERM did not reach step $((n + 2))"
+
 # ---- bad input: one line, non-zero exit, nothing written ----
 expect_error() {
     local out=$1; shift
@@ -118,6 +137,14 @@ expect_error "$T/bad3.h5" "$BIN" mix --mix "$MIX" --tokenizer bytes --out "$T/ba
 grep -q "<|user|>" "$T/stderr" || fail "the missing chat specials are not named"
 expect_error "$T/bad4/sft.h5" "$BIN" sft --init "$INIT" --mix "$MIX" --tokenizer bytes --config "$SRC/configs/sft.ini" \
     --out "$T/bad4"
+# a checkpoint of another tokenizer (bytes) is refused before anything is trained
+"$BIN" prepare --tokenizer bytes --input "$SRC/data/tinyshakespeare.txt" --out "$T/bytes.h5" >/dev/null 2>&1 \
+    || fail "prepare bytes"
+"$BIN" pretrain --config "$SRC/configs/tiny.ini" --set train.threads=1 --set train.max_steps=1 --data "$T/bytes.h5" \
+    --out "$T/prebytes" >/dev/null 2>&1 || fail "pretrain bytes"
+expect_error "$T/bad5/checkpoints" "$BIN" sft --init "$(ck prebytes 1)" --data "$T/a.h5" \
+    --config "$SRC/configs/sft.ini" --set train.seq_len=32 --out "$T/bad5"
+grep -q "tokenizer bytes-v1" "$T/stderr" || fail "the tokenizer mismatch is not named"
 # an existing store is never overwritten by a failed build
 cp "$T/a.h5" "$T/keep.h5"
 "$BIN" mix --mix "$T/neg.ini" --tokenizer "$T/tok" --out "$T/keep.h5" >/dev/null 2>&1 && fail "bad mix accepted"
