@@ -19,6 +19,7 @@
 #define LLMPI_LOADER_H
 
 #include <stdint.h>
+#include "llmpi/sft.h"
 #include "llmpi/store.h"
 
 typedef struct {
@@ -26,11 +27,40 @@ typedef struct {
     uint64_t position;      /* global stream position at the start of the next step */
 } loader_state;
 
+/* ---- SFT rows (packing) ----
+ * The examples of an SFT split (sft_split), in their stored order, are
+ * packed greedily into rows of seq_len+1 tokens: an example goes into the
+ * current row when it fits, else it starts the next row; an example never
+ * straddles two rows; one longer than seq_len+1 is cut to seq_len+1 tokens
+ * (alone in its row) and counted as truncated. The rest of a row is padding
+ * (pad_id, never a target). A row becomes a training pair like a window:
+ * inputs = row[0..T-1], targets[t] = row[t+1] when the loss mask marks row
+ * position t+1, else -1 (ignored by the loss). The rows depend only on the
+ * split and seq_len. */
+typedef struct {
+    const sft_split *split;
+    int seq_len;
+    int32_t pad_id;
+    uint64_t n_rows;
+    uint64_t *row_first;    /* (n_rows + 1): row r holds examples [row_first[r], row_first[r+1]) */
+    uint64_t n_truncated;   /* examples cut to seq_len+1 tokens */
+    uint64_t slots_used;    /* token slots of all rows holding example tokens */
+} loader_pack;
+
+/* -1 (one line) on an empty split or out of memory. */
+int loader_pack_init(loader_pack *p, const sft_split *sp, int seq_len, int32_t pad_id);
+void loader_pack_free(loader_pack *p);
+/* Writes row r's inputs and targets (seq_len each). */
+void loader_pack_row(const loader_pack *p, uint64_t r, int *inputs, int *targets);
+/* Fraction of the rows' seq_len+1 token slots that are padding. */
+double loader_pack_padding(const loader_pack *p);
+
 typedef struct {
     store_reader *store;
+    const loader_pack *pack;  /* SFT mode (loader_init_sft): rows instead of windows */
     store_split split;
     int seq_len, batch_size, grad_accum, rank, nranks;
-    uint64_t n_windows;
+    uint64_t n_windows;     /* windows, or rows in SFT mode */
     uint64_t perm_epoch;    /* epoch the cached permutation belongs to */
     uint64_t *perm;         /* (n_windows) */
     int micro;              /* next micro-step within the current step */
@@ -42,6 +72,13 @@ typedef struct {
 
 int loader_init(loader *l, store_reader *s, store_split split, int seq_len, int batch_size,
                 int grad_accum, int rank, int nranks, uint64_t seed);
+/* SFT mode: the stream is the packed rows of p in order, epoch after epoch
+ * (row at global position q = q mod n_rows; no shuffle: the mix already
+ * interleaved the sources), split over steps, ranks and micro-steps exactly
+ * like windows, with the same state (seed, position). No prefetch thread:
+ * the rows are in memory. p must outlive the loader. */
+int loader_init_sft(loader *l, const loader_pack *p, int batch_size, int grad_accum, int rank, int nranks,
+                    uint64_t seed);
 void loader_free(loader *l);
 /* Fills inputs and targets (batch_size x seq_len each) with this rank's next
  * micro-batch; after grad_accum calls the step advances. */
@@ -65,6 +102,7 @@ int loader_prefetching(const loader *l);
  * depend only on (n_windows, rank, nranks, batch_size). */
 typedef struct {
     store_reader *store;
+    const loader_pack *pack;  /* SFT mode: rows 0..n_windows-1 of the pack */
     store_split split;
     int seq_len, batch_size, rank, nranks;
     long n_windows;
@@ -76,6 +114,8 @@ int loader_eval_init(loader_eval *e, store_reader *s, store_split split, int seq
                      long n_windows, int rank, int nranks);
 /* Fills rows x seq_len of inputs and targets (room for batch_size rows);
  * *rows = 0 when this rank has no window left. */
+/* SFT mode: rows 0..n_rows-1 of p, shared among ranks like windows. */
+int loader_eval_init_sft(loader_eval *e, const loader_pack *p, int batch_size, long n_rows, int rank, int nranks);
 int loader_eval_next(loader_eval *e, int *inputs, int *targets, int *rows);
 void loader_eval_free(loader_eval *e);
 

@@ -268,4 +268,72 @@ int sft_blend_order(const int64_t *counts, int n, uint16_t *order);
 int sft_weighted_take(int64_t n, double weight, uint64_t seed, uint64_t stream, int64_t **out,
                       int64_t *n_out);
 
+
+/* ---- the SFT store (HDF5, docs/sft.md) ----
+ * /train and /val, each: tokens (uint16 when vocab_size <= 65536, else
+ * uint32), loss_mask (uint8, 1 on target tokens), example_offsets (uint64,
+ * n + 1), example_source (uint16, index into the sources); examples in
+ * training-sequence order (val: source order, then file order). Each dataset
+ * carries the attribute crc32c (CRC-32C of its elements as little-endian
+ * bytes). Root attributes: format = "llmpi-sft", version = 1, vocab_size,
+ * eot_id, tokenizer (identity), template ("llmpi-chat-1"), mix (the mix
+ * file's text), sources (the source names, one per line), report (the build
+ * report JSON), n_examples_train/val, n_tokens_train/val, checksums =
+ * "crc32c". Written to a temporary name, fsynced, renamed; no object times,
+ * so the same mix and tokenizer give the same bytes. */
+
+#define SFT_STORE_FORMAT "llmpi-sft"
+#define SFT_STORE_VERSION 1
+
+/* Writes x (built from m with tok) as an SFT store at path. -1 with one line;
+ * then nothing is left at path's temporary name and an earlier file at path
+ * is untouched. */
+int sft_store_write(const char *path, const sft_mixed *x, const sft_mix *m, const tokenizer *tok);
+
+/* Loads the mix file and the tokenizer (file or folder, which must have the
+ * chat specials), builds the mix and writes the store at out_path. One
+ * process (rank 0 under MPI). -1 with one line. */
+int sft_build_store(const char *mix_path, const char *tokenizer_path, const char *out_path);
+/* sft_build_store with a tokenizer already loaded (e.g. a checkpoint's copy). */
+int sft_build_store_with(const char *mix_path, const tokenizer *tok, const char *out_path);
+
+/* One split of a store, read whole into memory. */
+typedef struct {
+    uint64_t n_examples, n_tokens;
+    int32_t *tokens;        /* n_tokens */
+    uint8_t *mask;          /* n_tokens, 0 / 1 */
+    uint64_t *offsets;      /* n_examples + 1, offsets[0] = 0, non-decreasing, last = n_tokens */
+    uint16_t *source;       /* n_examples, each < n_sources */
+} sft_split;
+
+typedef struct {
+    char path[1024];
+    int version;
+    uint32_t vocab_size, eot_id;
+    char tokenizer[TOK_IDENTITY_MAX];
+    char template_name[64];
+    char *mix_text;         /* malloc'ed */
+    char *report;           /* malloc'ed JSON */
+    char **source_names;    /* n_sources, malloc'ed */
+    int n_sources;
+    sft_split split[2];     /* [0] train, [1] val */
+} sft_store;
+
+/* Opens, validates (attributes, shapes, values, checksums) and reads a
+ * whole SFT store. -1 with one line naming path and the problem. */
+int sft_store_load(const char *path, sft_store *s);
+void sft_store_free(sft_store *s);
+
+/* 1 when the store at path was built from exactly this mix text and
+ * tokenizer identity (and template), 0 when it differs or cannot be read
+ * (nothing printed: the caller rebuilds). */
+int sft_store_matches(const char *path, const char *mix_text, const char *tokenizer_identity);
+
+
+/* A human-readable description of a loaded store (totals, then per source:
+ * format, records, examples train/val, train tokens, target/actual share,
+ * duplicates, skipped records by reason), malloc'ed; NULL with one line on
+ * out of memory or a report that is not the JSON the writer makes. */
+char *sft_store_summary(const sft_store *s);
+
 #endif

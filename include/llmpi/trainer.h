@@ -15,6 +15,7 @@
 #include "llmpi/comm.h"
 #include "llmpi/config.h"
 #include "llmpi/gpt.h"
+#include "llmpi/loader.h"
 #include "llmpi/store.h"
 
 typedef struct {
@@ -27,6 +28,14 @@ typedef struct {
     int check_sync;          /* every K steps compare a parameter checksum across ranks (0: off) */
     int force;               /* out_dir may hold an earlier run: its checkpoints and metrics are deleted */
     int no_verify;           /* resume without checking the checkpoint's CRC-32C checksums (faster) */
+    /* SFT (llmpi sft): data_path is an SFT store (llmpi-sft) packed into rows
+     * (loader_pack); the loss counts only masked targets. With mix_path, rank 0
+     * first builds data_path from the mix file and tokenizer_path, or reuses it
+     * when it records the same mix text and tokenizer; the other ranks wait. */
+    int sft;
+    const char *mix_path, *tokenizer_path;
+    const char *init;        /* checkpoint whose parameters start a fresh run (NULL: seeded init) */
+    int steps_one_pass;      /* max_steps = the steps of one pass over the packed train rows */
 } trainer_options;
 
 /* Runs (or resumes) pretraining. 0 on success, -1 (one line printed). */
@@ -42,5 +51,10 @@ int trainer_run(const trainer_options *opt);
  * batch_size x T. */
 int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_windows, int T, int batch_size,
                  const comm_world *world, double *loss_sum, long *n_tokens);
+
+/* Mean masked cross-entropy over packed rows 0..n_rows-1 of an SFT split
+ * (loader_eval_init_sft), shared among the ranks of world like trainer_eval. */
+int trainer_eval_sft(gpt_model *m, const loader_pack *pack, long n_rows, int batch_size, const comm_world *world,
+                     double *loss_sum, long *n_tokens);
 
 #endif

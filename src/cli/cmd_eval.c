@@ -3,6 +3,9 @@
  * Window k of the split: inputs tokens[k*T .. k*T+T-1], targets
  * tokens[k*T+1 .. k*T+T], k = 0..N-1. Under mpirun the windows are shared
  * among the ranks and the sums reduced; the figure is the same.
+ * On an SFT store (llmpi-sft) the windows are the split's packed rows
+ * (loader_pack, as `llmpi sft` trains on them) and the loss is the masked
+ * one: mean over assistant targets only.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -14,6 +17,9 @@
 #include "cli.h"
 #include "llmpi/ckpt.h"
 #include "llmpi/comm.h"
+#include "llmpi/h5.h"
+#include "llmpi/loader.h"
+#include "llmpi/sft.h"
 #include "llmpi/store.h"
 #include "llmpi/trainer.h"
 #include "llmpi/util.h"
@@ -23,6 +29,8 @@ static void usage(FILE *f) {
             "usage: llmpi eval --checkpoint CKPT.h5 --data STORE.h5 --split val|train --windows N\n"
             "                  [--seq T] [--batch B] [--json]\n\n"
             "Mean cross-entropy (nats per token) over windows 0..N-1 of a split.\n"
+            "On an SFT store (llmpi mix) the windows are the packed rows of seq T and the\n"
+            "loss counts assistant targets only (--windows optional: all rows).\n"
             "  --seq T     window length (default: the model's block_size)\n"
             "  --batch B   windows per forward pass (default 8; does not change the result)\n"
             "  --json      print one JSON object: loss, tokens, windows, seq, perplexity, ...\n");
@@ -53,7 +61,10 @@ int cmd_eval(int argc, char **argv) {
         }
     }
     if (optind < argc) { ll_error("eval: unexpected argument '%s'", argv[optind]); return 2; }
-    if (!ckpt || !data || !split_name || windows == 0) {
+    char format[64] = "";
+    if (data && h5u_file_format(data, format, sizeof format) != 0) return 1;
+    int is_sft = !strcmp(format, SFT_STORE_FORMAT);
+    if (!ckpt || !data || !split_name || (windows == 0 && !is_sft)) {
         ll_error("eval: --checkpoint, --data, --split and --windows are required (see llmpi eval --help)");
         return 2;
     }
@@ -70,13 +81,32 @@ int cmd_eval(int argc, char **argv) {
     ckpt_meta meta;
     if (ckpt_peek(ckpt, &mc, &meta) != 0) return 1;
     store_reader s;
-    if (store_open(&s, data) != 0) return 1;
+    sft_store sft;
+    loader_pack pack;
+    memset(&s, 0, sizeof s);
+    memset(&sft, 0, sizeof sft);
+    memset(&pack, 0, sizeof pack);
+    int T = seq > 0 ? (int)seq : mc.block_size;
+    if (is_sft) {
+        if (sft_store_load(data, &sft) != 0) return 1;
+    } else if (store_open(&s, data) != 0) {
+        return 1;
+    }
     int rc = 1;
     gpt_model m;
     memset(&m, 0, sizeof m);
-    if (store_check_tokenizer(&s, meta.tokenizer, (uint32_t)mc.vocab_size) != 0) goto done;
-    int T = seq > 0 ? (int)seq : mc.block_size;
     if (T > mc.block_size) { ll_error("eval: --seq %d exceeds the model's block_size %d", T, mc.block_size); goto done; }
+    if (is_sft) {
+        if (strcmp(sft.tokenizer, meta.tokenizer) != 0 || sft.vocab_size != (uint32_t)mc.vocab_size) {
+            ll_error("eval: %s was made with tokenizer %s (vocab %u), the checkpoint with %s (vocab %d)", data,
+                     sft.tokenizer, sft.vocab_size, meta.tokenizer, mc.vocab_size);
+            goto done;
+        }
+        if (loader_pack_init(&pack, &sft.split[split], T, (int32_t)sft.eot_id) != 0) goto done;
+        if (windows == 0) windows = (long)pack.n_rows;
+    } else if (store_check_tokenizer(&s, meta.tokenizer, (uint32_t)mc.vocab_size) != 0) {
+        goto done;
+    }
     if (batch > windows) batch = windows;
     if (gpt_create(&m, &mc) != 0 || ckpt_load(ckpt, &m, NULL, NULL, &meta) != 0 ||
         gpt_alloc_acts(&m, (int)batch, T, 0) != 0)
@@ -84,7 +114,9 @@ int cmd_eval(int argc, char **argv) {
     double loss_sum;
     long n_tokens;
     double t0 = ll_now();
-    if (trainer_eval(&m, &s, split, windows, T, (int)batch, &w, &loss_sum, &n_tokens) != 0) goto done;
+    if ((is_sft ? trainer_eval_sft(&m, &pack, windows, (int)batch, &w, &loss_sum, &n_tokens)
+                : trainer_eval(&m, &s, split, windows, T, (int)batch, &w, &loss_sum, &n_tokens)) != 0)
+        goto done;
     double loss = loss_sum / (double)n_tokens, secs = ll_now() - t0;
     if (w.rank == 0) {
         if (json) {
@@ -97,13 +129,16 @@ int cmd_eval(int argc, char **argv) {
             free(txt);
             json_decref(o);
         } else {
-            printf("%s split: loss %.4f (perplexity %.2f) over %ld windows x %d = %ld tokens, step %llu, %.2f s\n",
-                   split_name, loss, exp(loss), windows, T, n_tokens, (unsigned long long)meta.step, secs);
+            printf("%s split: %sloss %.4f (perplexity %.2f) over %ld %s x %d: %ld %stokens, step %llu, %.2f s\n",
+                   split_name, is_sft ? "masked " : "", loss, exp(loss), windows, is_sft ? "rows" : "windows", T,
+                   n_tokens, is_sft ? "target " : "", (unsigned long long)meta.step, secs);
         }
     }
     rc = 0;
 done:
     gpt_free(&m);
-    store_close(&s);
+    loader_pack_free(&pack);
+    if (is_sft) sft_store_free(&sft);
+    else store_close(&s);
     return rc;
 }

@@ -1,4 +1,5 @@
-/* cmd_info.c: `llmpi info FILE`: describes a token store or a checkpoint.
+/* cmd_info.c: `llmpi info FILE`: describes a token store, an SFT store or a
+ * checkpoint.
  *
  * The root "format" attribute decides which reader validates the file; a
  * file that is not HDF5 or carries no known format gets one line and exit 1.
@@ -13,13 +14,16 @@
 #include "cli.h"
 #include "llmpi/ckpt.h"
 #include "llmpi/h5.h"
+#include "llmpi/sft.h"
 #include "llmpi/store.h"
 #include "llmpi/util.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: llmpi info [--verify] FILE\n\n"
-            "Describes an llmpi token store (format llmpi-tokens) or checkpoint\n"
+            "Describes an llmpi token store (format llmpi-tokens), SFT store (llmpi-sft:\n"
+            "per source counts, tokens, shares, skipped records by reason; always fully\n"
+            "read and verified) or checkpoint\n"
             "(format llmpi-checkpoint): format, version, shapes, counts, tokenizer;\n"
             "for checkpoints also step, model config, parameters, tokens seen and\n"
             "the run's stored config.\n\n"
@@ -60,6 +64,18 @@ static int info_store(const char *path, int verify) {
     else printf("checksums   %s: MISMATCH (see the error above)\n", STORE_CHECKSUM_KIND);
     store_close(&s);
     return rc;
+}
+
+/* An SFT store is read whole (it is small): its checksums are always verified. */
+static int info_sft(const char *path) {
+    sft_store s;
+    if (sft_store_load(path, &s) != 0) return 1;
+    char *text = sft_store_summary(&s);
+    sft_store_free(&s);
+    if (!text) return 1;
+    printf("file        %s\n%schecksums   crc32c: all 8 datasets verified\n", path, text);
+    free(text);
+    return 0;
 }
 
 static int info_checkpoint(const char *path, int verify) {
@@ -121,6 +137,7 @@ int cmd_info(int argc, char **argv) {
     if (h5u_file_format(path, format, sizeof format) != 0) return 1;
     if (!strcmp(format, STORE_FORMAT)) return info_store(path, verify);
     if (!strcmp(format, CKPT_FORMAT)) return info_checkpoint(path, verify);
+    if (!strcmp(format, SFT_STORE_FORMAT)) return info_sft(path);
     if (format[0] == '\0') ll_error("info: %s: not an llmpi file (no format attribute)", path);
     else ll_error("info: %s: not an llmpi file (format '%s')", path, format);
     return 1;

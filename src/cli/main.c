@@ -24,12 +24,14 @@ static const command commands[] = {
     {"clean", cmd_clean, "strip Project Gutenberg boilerplate and normalise books"},
     {"tokenizer", cmd_tokenizer, "train, inspect and apply a byte-level BPE tokenizer"},
     {"prepare", cmd_prepare, "clean and tokenize text into an HDF5 token store (MPI-parallel)"},
+    {"mix", cmd_mix, "build an SFT store from a mix of instruction datasets (llmpi-sft)"},
     {"pretrain", cmd_pretrain, "train a GPT on a token store (data-parallel under mpirun)"},
+    {"sft", cmd_sft, "fine-tune a checkpoint on an SFT mix (loss on assistant tokens; MPI like pretrain)"},
     {"eval", cmd_eval, "mean cross-entropy of a checkpoint on a store split"},
     {"sample", cmd_sample, "generate text from a checkpoint"},
     {"chat", cmd_chat, "talk to a chat model in the terminal (readline) or through a pipe"},
     {"serve", cmd_serve, "serve a model over an OpenAI-compatible HTTP API"},
-    {"info", cmd_info, "describe a token store or checkpoint"},
+    {"info", cmd_info, "describe a token store, SFT store or checkpoint"},
     {"plot", cmd_plot, "render a run's loss curves (metrics.jsonl) to loss.png with gnuplot"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -21,6 +21,11 @@
  * a worker: its windows depend only on (n_windows, rank, nranks,
  * batch_size). Both paths turn windows into (inputs, targets) through one
  * function, windows_to_pairs.
+ *
+ * SFT mode (loader_pack): rows of packed examples held in memory replace the
+ * windows; positions, ranks, micro-steps and the state are the same code,
+ * only the row at a position is read from the pack (in order, no
+ * permutation) instead of the store.
  */
 #include "llmpi/loader.h"
 
@@ -244,6 +249,16 @@ static void windows_to_pairs(const int32_t *buf, int rows, int T, int *inputs, i
 int loader_next(loader *l, int *inputs, int *targets) {
     const int T = l->seq_len;
     uint64_t q0 = loader_position_of(l, 0);
+    if (l->pack) {
+        for (int b = 0; b < l->batch_size; b++)
+            loader_pack_row(l->pack, (q0 + (uint64_t)b) % l->n_windows, inputs + (size_t)b * T,
+                            targets + (size_t)b * T);
+        if (++l->micro == l->grad_accum) {
+            l->micro = 0;
+            l->st.position += (uint64_t)l->nranks * (uint64_t)l->batch_size * (uint64_t)l->grad_accum;
+        }
+        return 0;
+    }
     if (!prefetch_take(l, q0)) {
         for (int b = 0; b < l->batch_size; b++) {
             uint64_t window = window_at(l, q0 + (uint64_t)b);
@@ -323,6 +338,12 @@ int loader_eval_init(loader_eval *e, store_reader *s, store_split split, int seq
 int loader_eval_next(loader_eval *e, int *inputs, int *targets, int *rows) {
     const int T = e->seq_len;
     int b = 0;
+    if (e->pack) {
+        for (; b < e->batch_size && e->next < e->n_windows; b++, e->next += e->nranks)
+            loader_pack_row(e->pack, (uint64_t)e->next, inputs + (size_t)b * T, targets + (size_t)b * T);
+        *rows = b;
+        return 0;
+    }
     for (; b < e->batch_size && e->next < e->n_windows; b++, e->next += e->nranks)
         if (store_read(e->store, e->split, (uint64_t)e->next * (uint64_t)T, (size_t)T + 1,
                        e->buf + (size_t)b * (size_t)(T + 1)) != 0)
@@ -336,4 +357,106 @@ int loader_eval_next(loader_eval *e, int *inputs, int *targets, int *rows) {
 void loader_eval_free(loader_eval *e) {
     free(e->buf);
     e->buf = NULL;
+}
+
+/* ---- SFT rows ---- */
+
+/* Packs the split's examples greedily in order (spec in loader.h). */
+int loader_pack_init(loader_pack *p, const sft_split *sp, int seq_len, int32_t pad_id) {
+    memset(p, 0, sizeof *p);
+    if (seq_len < 1) { ll_error("loader.c: loader_pack_init: seq_len %d", seq_len); return -1; }
+    if (sp->n_examples == 0) { ll_error("SFT split holds no example to pack into rows"); return -1; }
+    p->row_first = ll_malloc((size_t)(sp->n_examples + 1) * sizeof *p->row_first);
+    if (!p->row_first) return -1;
+    const uint64_t cap = (uint64_t)seq_len + 1;
+    uint64_t rows = 0, fill = 0;
+    for (uint64_t k = 0; k < sp->n_examples; k++) {
+        uint64_t len = sp->offsets[k + 1] - sp->offsets[k];
+        if (len > cap) { len = cap; p->n_truncated++; }
+        if (fill > 0 && fill + len > cap) { rows++; fill = 0; }
+        if (fill == 0) p->row_first[rows] = k;
+        fill += len;
+        p->slots_used += len;
+    }
+    p->n_rows = rows + 1;
+    p->row_first[p->n_rows] = sp->n_examples;
+    p->split = sp;
+    p->seq_len = seq_len;
+    p->pad_id = pad_id;
+    return 0;
+}
+
+void loader_pack_free(loader_pack *p) {
+    free(p->row_first);
+    p->row_first = NULL;
+    p->n_rows = 0;
+}
+
+double loader_pack_padding(const loader_pack *p) {
+    double slots = (double)p->n_rows * (double)(p->seq_len + 1);
+    return slots > 0 ? 1.0 - (double)p->slots_used / slots : 0.0;
+}
+
+/* Row r: its examples back to back (each cut to seq_len+1), then padding;
+ * inputs the first T slots, targets the next token where the mask marks it. */
+void loader_pack_row(const loader_pack *p, uint64_t r, int *inputs, int *targets) {
+    const int T = p->seq_len;
+    const sft_split *sp = p->split;
+    int at = 0;   /* slots filled: slot s is input s (s < T) and target s-1 (s > 0) */
+    for (uint64_t k = p->row_first[r]; k < p->row_first[r + 1]; k++) {
+        uint64_t a = sp->offsets[k], e = sp->offsets[k + 1];
+        if (e - a > (uint64_t)T + 1) e = a + (uint64_t)T + 1;
+        for (uint64_t i = a; i < e; i++, at++) {
+            if (at < T) inputs[at] = sp->tokens[i];
+            if (at > 0) targets[at - 1] = sp->mask[i] ? sp->tokens[i] : -1;
+        }
+    }
+    for (; at <= T; at++) {
+        if (at < T) inputs[at] = p->pad_id;
+        if (at > 0) targets[at - 1] = -1;
+    }
+}
+
+/* SFT mode: windows become the pack's rows, read in order. */
+int loader_init_sft(loader *l, const loader_pack *p, int batch_size, int grad_accum, int rank, int nranks,
+                    uint64_t seed) {
+    memset(l, 0, sizeof *l);
+    if (batch_size < 1 || grad_accum < 1 || nranks < 1 || rank < 0 || rank >= nranks || p->n_rows == 0) {
+        ll_error("loader.c: loader_init_sft: invalid shape batch_size=%d grad_accum=%d rank=%d/%d rows=%llu",
+                 batch_size, grad_accum, rank, nranks, (unsigned long long)p->n_rows);
+        return -1;
+    }
+    l->pack = p;
+    l->split = STORE_TRAIN;
+    l->seq_len = p->seq_len;
+    l->batch_size = batch_size;
+    l->grad_accum = grad_accum;
+    l->rank = rank;
+    l->nranks = nranks;
+    l->n_windows = p->n_rows;
+    l->perm_epoch = LOADER_NO_EPOCH;
+    l->st.seed = seed;
+    l->prefetch = 0;
+    return 0;
+}
+
+int loader_eval_init_sft(loader_eval *e, const loader_pack *p, int batch_size, long n_rows, int rank, int nranks) {
+    memset(e, 0, sizeof *e);
+    if (batch_size < 1 || nranks < 1 || rank < 0 || rank >= nranks) {
+        ll_error("loader.c: loader_eval_init_sft: invalid shape batch_size=%d rank=%d/%d", batch_size, rank, nranks);
+        return -1;
+    }
+    if (n_rows < 1 || (uint64_t)n_rows > p->n_rows) {
+        ll_error("SFT val split holds %llu rows of %d tokens, %ld requested", (unsigned long long)p->n_rows,
+                 p->seq_len, n_rows);
+        return -1;
+    }
+    e->pack = p;
+    e->seq_len = p->seq_len;
+    e->batch_size = batch_size;
+    e->rank = rank;
+    e->nranks = nranks;
+    e->n_windows = n_rows;
+    e->next = rank;
+    return 0;
 }

@@ -7,7 +7,12 @@
  * - the learning rate depends only on the step (sched_lr), the data only on
  *   the loader state, the init only on the seed: a run is a function of
  *   (config, store, seed, rank count), and a checkpoint holds all of its state;
- * - rank 0 alone writes files (checkpoints, metrics.jsonl, config.ini).
+ * - rank 0 alone writes files (checkpoints, metrics.jsonl, config.ini, and
+ *   in SFT mode the SFT store built from a mix);
+ * - SFT mode changes only the data: packed rows of masked examples
+ *   (loader_pack) instead of windows, and the loss counts masked targets
+ *   only (targets -1 are ignored by the model); the step, the reduction, the
+ *   checkpoints and resume are the same code.
  */
 #include "llmpi/trainer.h"
 
@@ -30,11 +35,11 @@
 
 /* ---- evaluation ---- */
 
-int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_windows, int T, int batch_size,
-                 const comm_world *world, double *loss_sum, long *n_tokens) {
-    int rank = world ? world->rank : 0, size = world ? world->size : 1;
-    loader_eval windows;
-    if (loader_eval_init(&windows, s, split, T, batch_size, n_windows, rank, size) != 0) return -1;
+/* Runs a prepared evaluation pass (windows or SFT rows) and reduces the sums. */
+static int eval_pass(gpt_model *m, loader_eval *windows_in, int T, int batch_size, const comm_world *world,
+                     double *loss_sum, long *n_tokens) {
+    int size = world ? world->size : 1;
+    loader_eval windows = *windows_in;
     int *in = ll_malloc((size_t)batch_size * T * sizeof(int));
     int *tgt = ll_malloc((size_t)batch_size * T * sizeof(int));
     int rc = (in && tgt) ? 0 : -1;
@@ -62,6 +67,22 @@ int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_window
     *loss_sum = sum;
     *n_tokens = count;
     return rc;
+}
+
+int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_windows, int T, int batch_size,
+                 const comm_world *world, double *loss_sum, long *n_tokens) {
+    int rank = world ? world->rank : 0, size = world ? world->size : 1;
+    loader_eval windows;
+    if (loader_eval_init(&windows, s, split, T, batch_size, n_windows, rank, size) != 0) return -1;
+    return eval_pass(m, &windows, T, batch_size, world, loss_sum, n_tokens);
+}
+
+int trainer_eval_sft(gpt_model *m, const loader_pack *pack, long n_rows, int batch_size, const comm_world *world,
+                     double *loss_sum, long *n_tokens) {
+    int rank = world ? world->rank : 0, size = world ? world->size : 1;
+    loader_eval rows;
+    if (loader_eval_init_sft(&rows, pack, batch_size, n_rows, rank, size) != 0) return -1;
+    return eval_pass(m, &rows, pack->seq_len, batch_size, world, loss_sum, n_tokens);
 }
 
 /* ---- sgemm peak probe, for the MFU column ---- */
@@ -99,6 +120,10 @@ typedef struct {
     cfg_config cfg;
     comm_world world;
     store_reader store;
+    sft_store sft;           /* SFT mode: the whole store in memory */
+    loader_pack pack[2];     /* SFT mode: train and val rows */
+    char tokenizer[TOK_IDENTITY_MAX]; /* identity of the data's tokenizer */
+    uint32_t vocab_size;
     gpt_model model;
     optim_adamw adam;        /* moments of all parameters, or of this rank's ZeRO-1 shard */
     comm_reducer *reducer;   /* NULL in a world of one */
@@ -111,8 +136,8 @@ typedef struct {
     metrics_log *metrics;    /* rank 0 only; NULL elsewhere */
     double peak_gflops, comm_wait;
     int bad_steps;
-    int have_store, have_model, have_adam, have_loader;
-    char *tokenizer_json;    /* rank 0: the store's tokenizer.json, put into every checkpoint (or NULL) */
+    int have_store, have_model, have_adam, have_loader, have_sft;
+    char *tokenizer_json;    /* rank 0: the tokenizer.json put into every checkpoint (or NULL) */
     size_t tokenizer_json_len;
 } run;
 
@@ -136,6 +161,9 @@ static void run_free(run *r) {
     if (r->have_model) gpt_free(&r->model);
     if (r->have_store) store_close(&r->store);
     free(r->tokenizer_json);
+    loader_pack_free(&r->pack[0]);
+    loader_pack_free(&r->pack[1]);
+    if (r->have_sft) sft_store_free(&r->sft);
     metrics_close(r->metrics);
     free(r->inputs);
     free(r->targets);
@@ -179,7 +207,7 @@ static int save_checkpoint(run *r) {
         meta.step = r->step;
         meta.tokens_seen = r->tokens_seen;
         meta.world_size = (uint64_t)r->world.size;
-        snprintf(meta.tokenizer, sizeof meta.tokenizer, "%s", r->store.tokenizer);
+        snprintf(meta.tokenizer, sizeof meta.tokenizer, "%s", r->tokenizer);
         char *cfgs = cfg_to_string(&r->cfg);
         if (!cfgs) rc = -1;   /* out of memory, printed: no checkpoint without its config */
         else if (strlen(cfgs) >= sizeof meta.config) {
@@ -213,12 +241,15 @@ static int run_eval(run *r) {
     double ls;
     long nt;
     int T = r->cfg.seq_len;
-    uint64_t avail = r->store.split[STORE_VAL].n_tokens > 0 ? (r->store.split[STORE_VAL].n_tokens - 1) / T : 0;
+    uint64_t avail = r->opt.sft ? r->pack[1].n_rows
+                     : r->store.split[STORE_VAL].n_tokens > 0 ? (r->store.split[STORE_VAL].n_tokens - 1) / T : 0;
     long windows = r->cfg.eval_windows < (long)avail ? r->cfg.eval_windows : (long)avail;
     if (windows < 1) return 0;
     double t = ll_now();
-    if (trainer_eval(&r->model, &r->store, STORE_VAL, windows, T, r->cfg.batch_size, &r->world, &ls, &nt) != 0)
-        return -1;
+    int erc = r->opt.sft ? trainer_eval_sft(&r->model, &r->pack[1], windows, r->cfg.batch_size, &r->world, &ls, &nt)
+                         : trainer_eval(&r->model, &r->store, STORE_VAL, windows, T, r->cfg.batch_size, &r->world, &ls,
+                                        &nt);
+    if (erc != 0) return -1;
     double val = nt > 0 ? ls / nt : NAN;
     ll_log("step %6llu | val loss %.4f (%ld windows, %.2f s)\n", (unsigned long long)r->step, val, windows,
            ll_now() - t);
@@ -229,6 +260,82 @@ static int run_eval(run *r) {
 }
 
 /* ---- setup ---- */
+
+/* The checkpoint at path (its tokenizer identity and vocabulary size) was
+ * trained with the data's tokenizer. 0 / -1 (one line naming both). */
+static int check_tokenizer(run *r, const char *path, const char *identity, int vocab_size) {
+    if (!r->opt.sft) return store_check_tokenizer(&r->store, identity, (uint32_t)vocab_size);
+    if (strcmp(identity, r->tokenizer) != 0 || (uint32_t)vocab_size != r->vocab_size) {
+        ll_error("%s: checkpoint made with tokenizer %s (vocab %d), the SFT store %s with %s (vocab %u)", path,
+                 identity, vocab_size, r->opt.data_path, r->tokenizer, r->vocab_size);
+        return -1;
+    }
+    return 0;
+}
+
+/* The tokenizer SFT renders with: --tokenizer when given (checked against
+ * the checkpoint later), else the copy the --init checkpoint carries. NULL
+ * with one line when there is neither. */
+static tokenizer *sft_tokenizer(run *r) {
+    if (r->opt.tokenizer_path) return tok_load(r->opt.tokenizer_path);
+    char *json = NULL, name[4200];
+    size_t len = 0;
+    if (!r->opt.init || ckpt_read_tokenizer_json(r->opt.init, &json, &len) != 0) {
+        if (!r->opt.init) ll_error("sft: --mix needs --tokenizer or an --init checkpoint that carries one");
+        return NULL;
+    }
+    if (!json) {
+        ll_error("%s: carries no tokenizer.json (written before checkpoints did): give it with --tokenizer",
+                 r->opt.init);
+        return NULL;
+    }
+    snprintf(name, sizeof name, "%s: /tokenizer_json", r->opt.init);
+    tokenizer *tok = tok_load_buffer(name, json, len);
+    free(json);
+    return tok;
+}
+
+/* SFT with a mix file: rank 0 builds data_path, or keeps it when it records
+ * the same mix text and tokenizer; the others wait for the verdict. */
+static int sft_prepare_store(run *r) {
+    int rc = 0;
+    if (r->world.rank == 0) {
+        char *mix_text = NULL;
+        size_t n;
+        tokenizer *tok = NULL;
+        if (ll_mkdir_p(r->opt.out_dir) != 0 || ll_read_file(r->opt.mix_path, &mix_text, &n) != 0 ||
+            !(tok = sft_tokenizer(r)))
+            rc = -1;
+        else if (sft_store_matches(r->opt.data_path, mix_text, tok_identity(tok)))
+            ll_log("sft: %s matches the mix and tokenizer: reused\n", r->opt.data_path);
+        else {
+            ll_log("sft: building %s from %s\n", r->opt.data_path, r->opt.mix_path);
+            rc = sft_build_store_with(r->opt.mix_path, tok, r->opt.data_path);
+        }
+        if (tok) tok_free(tok);
+        free(mix_text);
+    }
+    return comm_any(rc != 0) ? -1 : 0;
+}
+
+/* SFT mode: loads the store, packs both splits; one pass sets max_steps. */
+static int sft_setup_data(run *r) {
+    cfg_config *c = &r->cfg;
+    if (sft_store_load(r->opt.data_path, &r->sft) != 0) return -1;
+    r->have_sft = 1;
+    if (loader_pack_init(&r->pack[0], &r->sft.split[0], c->seq_len, (int32_t)r->sft.eot_id) != 0) return -1;
+    if (r->sft.split[1].n_examples > 0 &&
+        loader_pack_init(&r->pack[1], &r->sft.split[1], c->seq_len, (int32_t)r->sft.eot_id) != 0)
+        return -1;
+    r->vocab_size = r->sft.vocab_size;
+    snprintf(r->tokenizer, sizeof r->tokenizer, "%s", r->sft.tokenizer);
+    if (r->opt.steps_one_pass) {
+        uint64_t per_step = (uint64_t)r->world.size * (uint64_t)c->batch_size * (uint64_t)c->grad_accum;
+        uint64_t steps = (r->pack[0].n_rows + per_step - 1) / per_step;
+        c->max_steps = steps > INT32_MAX ? INT32_MAX : (int)steps;
+    }
+    return 0;
+}
 
 /* Loads a checkpoint into the run: parameters, moments (this rank's shard
  * under ZeRO-1), loader, RNG, step. */
@@ -251,7 +358,7 @@ static int resume_from(run *r, const char *path) {
     free(full_m);
     free(full_v);
     if (rc != 0) return -1;
-    if (store_check_tokenizer(&r->store, meta.tokenizer, (uint32_t)r->model.cfg.vocab_size) != 0) return -1;
+    if (check_tokenizer(r, path, meta.tokenizer, r->model.cfg.vocab_size) != 0) return -1;
     if (!meta.has_optim) { ll_error("%s: checkpoint holds no optimizer state to resume from", path); return -1; }
     /* the loader adds one step's windows per step: the positions still to
      * come must fit in 64 bits (a damaged state would wrap around) */
@@ -259,8 +366,8 @@ static int resume_from(run *r, const char *path) {
     uint64_t per_step = (uint64_t)r->world.size * (uint64_t)c->batch_size * (uint64_t)c->grad_accum;
     uint64_t steps_left = (uint64_t)c->max_steps > meta.step ? (uint64_t)c->max_steps - meta.step : 0;
     /* pretraining counts every target, so each window consumed added at
-     * least one token to tokens_seen */
-    if (meta.loader.position > meta.tokens_seen) {
+     * least one token to tokens_seen (an SFT row may hold no target) */
+    if (!r->opt.sft && meta.loader.position > meta.tokens_seen) {
         ll_error("%s: loader position %llu exceeds the %llu tokens seen: the checkpoint's state is damaged", path,
                  (unsigned long long)meta.loader.position, (unsigned long long)meta.tokens_seen);
         return -1;
@@ -334,14 +441,21 @@ static int setup(run *r) {
         in_use = 1;
     }
     if (comm_any(in_use)) return -1;
-    /* the checksum pass reads the whole store: once, on rank 0, for all */
-    if (store_open_flags(&r->store, r->opt.data_path, STORE_OPEN_NO_VERIFY) != 0) return -1;
-    r->have_store = 1;
-    int bad_store = r->world.rank == 0 && ((!r->opt.no_verify && store_verify(&r->store) != 0) ||
-                                           store_read_tokenizer_json(&r->store, &r->tokenizer_json,
-                                                                     &r->tokenizer_json_len) != 0);
-    if (comm_any(bad_store)) return -1;
-    c->vocab_size = (int)r->store.vocab_size;
+    if (r->opt.sft) {
+        if (r->opt.mix_path && sft_prepare_store(r) != 0) return -1;
+        if (sft_setup_data(r) != 0) return -1;
+    } else {
+        /* the checksum pass reads the whole store: once, on rank 0, for all */
+        if (store_open_flags(&r->store, r->opt.data_path, STORE_OPEN_NO_VERIFY) != 0) return -1;
+        r->have_store = 1;
+        int bad_store = r->world.rank == 0 && ((!r->opt.no_verify && store_verify(&r->store) != 0) ||
+                                               store_read_tokenizer_json(&r->store, &r->tokenizer_json,
+                                                                         &r->tokenizer_json_len) != 0);
+        if (comm_any(bad_store)) return -1;
+        r->vocab_size = r->store.vocab_size;
+        snprintf(r->tokenizer, sizeof r->tokenizer, "%s", r->store.tokenizer);
+    }
+    c->vocab_size = (int)r->vocab_size;
     if (cfg_validate(c) != 0) return -1;
 
     int threads = c->threads > 0 ? c->threads : comm_default_threads(&r->world);
@@ -375,17 +489,35 @@ static int setup(run *r) {
     size_t moments = r->zero ? comm_reducer_shard_size(r->reducer) : r->model.num_params;
     if (optim_adamw_init(&r->adam, moments, c->beta1, c->beta2, 1e-8f, c->weight_decay) != 0) return -1;
     r->have_adam = 1;
-    if (loader_init(&r->data, &r->store, STORE_TRAIN, c->seq_len, c->batch_size, c->grad_accum, r->world.rank,
-                    r->world.size, c->seed) != 0)
+    if (r->opt.sft ? loader_init_sft(&r->data, &r->pack[0], c->batch_size, c->grad_accum, r->world.rank,
+                                     r->world.size, c->seed) != 0
+                   : loader_init(&r->data, &r->store, STORE_TRAIN, c->seq_len, c->batch_size, c->grad_accum,
+                                 r->world.rank, r->world.size, c->seed) != 0)
         return -1;
     r->have_loader = 1;
     ll_rng_seed(&r->rng, c->seed, 2);
 
     if (ckpt_path[0]) {
         if (resume_from(r, ckpt_path) != 0) return -1;
+    } else if (r->opt.init) {
+        /* a fresh run from trained parameters (SFT): no moments, step 0 */
+        ckpt_meta meta;
+        gpt_config ic;
+        /* the tokenizer first: a model of another vocabulary would otherwise
+         * be refused for its shapes, which names the wrong problem */
+        if (ckpt_peek(r->opt.init, &ic, &meta) != 0 ||
+            check_tokenizer(r, r->opt.init, meta.tokenizer, ic.vocab_size) != 0 ||
+            ckpt_load_ex(r->opt.init, &r->model, NULL, NULL, &meta, !r->opt.no_verify) != 0)
+            return -1;
+        ll_log("initialised from %s (step %llu)\n", r->opt.init, (unsigned long long)meta.step);
     } else {
         gpt_init_weights(&r->model, c->seed);
     }
+    /* SFT: the tokenizer.json comes with the checkpoint it starts or resumes from */
+    const char *tok_src = ckpt_path[0] ? ckpt_path : r->opt.init;
+    int bad_tok = r->opt.sft && r->world.rank == 0 && !r->tokenizer_json && tok_src &&
+                  ckpt_read_tokenizer_json(tok_src, &r->tokenizer_json, &r->tokenizer_json_len) != 0;
+    if (comm_any(bad_tok)) return -1;
 
     r->sched = (sched_config){c->lr, c->min_lr_frac, c->warmup_steps, c->max_steps};
     size_t bt = (size_t)c->batch_size * c->seq_len;
@@ -426,9 +558,16 @@ static int setup(run *r) {
            "activations %.0f MiB\n",
            P / 1e6, P * 4 * mib, P * 4 * mib, 2.0 * moments * 4 * mib,
            gpt_acts_bytes(&mc, c->batch_size, c->seq_len, 1) * mib);
-    ll_log("data %s: %llu train tokens, %llu val tokens, vocab %u, tokenizer %s\n", r->opt.data_path,
-           (unsigned long long)r->store.split[STORE_TRAIN].n_tokens,
-           (unsigned long long)r->store.split[STORE_VAL].n_tokens, r->store.vocab_size, r->store.tokenizer);
+    if (r->opt.sft)
+        ll_log("data %s (SFT): %llu train examples in %llu rows of %d+1 (padding %.1f%%, %llu truncated), "
+               "%llu val rows, vocab %u, tokenizer %s\n", r->opt.data_path,
+               (unsigned long long)r->sft.split[0].n_examples, (unsigned long long)r->pack[0].n_rows, c->seq_len,
+               100.0 * loader_pack_padding(&r->pack[0]), (unsigned long long)r->pack[0].n_truncated,
+               (unsigned long long)r->pack[1].n_rows, r->vocab_size, r->tokenizer);
+    else
+        ll_log("data %s: %llu train tokens, %llu val tokens, vocab %u, tokenizer %s\n", r->opt.data_path,
+               (unsigned long long)r->store.split[STORE_TRAIN].n_tokens,
+               (unsigned long long)r->store.split[STORE_VAL].n_tokens, r->store.vocab_size, r->store.tokenizer);
     ll_log("global batch %d sequences x %d tokens = %llu tokens per step\n",
            r->world.size * c->batch_size * c->grad_accum, c->seq_len,
            (unsigned long long)r->world.size * c->batch_size * c->grad_accum * c->seq_len);

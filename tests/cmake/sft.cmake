@@ -10,3 +10,7 @@ foreach(_mix fixtures demo shared)
   set_tests_properties(sft_render_ref_${_mix} PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}"
     SKIP_RETURN_CODE 77 TIMEOUT 600)
 endforeach()
+
+# SFT store, training, eval end to end on the shipped sample (tests/sft/sft_cli.sh).
+add_test(NAME sft_cli COMMAND bash ${CMAKE_SOURCE_DIR}/tests/sft/sft_cli.sh)
+set_tests_properties(sft_cli PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 300)
