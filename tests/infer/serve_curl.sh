@@ -222,5 +222,8 @@ serve_stop
 "$BIN" serve --checkpoint "$CK" "${TK[@]}" --host not-an-address --port 0 >/dev/null 2>"$T/stderr" && fail "bad host"
 [ "$(wc -l <"$T/stderr")" -eq 1 ] && grep -q '^llmpi: ' "$T/stderr" || fail "bad host: $(cat "$T/stderr")"
 "$BIN" serve --checkpoint "$CK" "${TK[@]}" --temperature -1 >/dev/null 2>"$T/stderr" && fail "bad temperature"
-"$BIN" serve --checkpoint "$CK" >/dev/null 2>"$T/stderr" && fail "no tokenizer"
+# another tokenizer than the model's (the checkpoint carries its own; one given must match)
+"$BIN" serve --checkpoint "$CK" --tokenizer bytes --port 0 >/dev/null 2>"$T/stderr" && fail "other tokenizer"
+grep -q "is given: pass the tokenizer.json the model was trained with" "$T/stderr" \
+    || fail "other tokenizer: $(cat "$T/stderr")"
 echo "serve_curl: all checks passed"
