@@ -41,8 +41,10 @@ wait_for() {
 ck="$T/r/checkpoints/step-00000001.h5"
 
 mkdir -p "$T/home"
-tmux -L "$SOCK" -f /dev/null start-server \; set-option -g history-limit 100000
-tmux -L "$SOCK" new-session -d -s chat -x 160 -y 50 \
+# the history limit from a config file: a separate `start-server` exits at once (no session,
+# exit-empty) and a new-session racing it gets "server exited unexpectedly" under load
+echo "set-option -g history-limit 100000" >"$T/tmux.conf"
+tmux -L "$SOCK" -f "$T/tmux.conf" new-session -d -s chat -x 160 -y 50 \
     "HOME='$T/home' '$BIN' chat --checkpoint '$ck' --tokenizer '$T/tok/tokenizer.json' --temperature 0 \
      --max-tokens 100000 2>'$T/stderr'; echo \"EXITED \$?\"; sleep 60"
 wait_for "llmpi chat:" 30 || fail "no banner"

@@ -3,6 +3,8 @@
  * /model/<name> one dataset per tensor, PyTorch names and shapes ([out, in]);
  * /optim/m/<name>, /optim/v/<name> AdamW moments (same names and shapes);
  * /state: step, RNG states, loader state, tokens seen.
+ * /tokenizer_json (uint8, optional): the tokenizer.json text of a BPE model,
+ * with its crc32c attribute (absent for the byte tokenizer and older files).
  * Root attributes: format = "llmpi-checkpoint", version, n_layer, n_head,
  * n_embd, block_size, vocab_size, step, tokenizer (identity), config (the
  * run's full config as "section.key=value" lines).

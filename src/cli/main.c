@@ -4,8 +4,10 @@
  * singleton world of one rank), so commands can always ask for rank and size.
  */
 #include <getopt.h>
+#include <ftw.h>
 #include <mpi.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +45,32 @@ static void usage(FILE *f) {
     fprintf(f, "\n'llmpi <command> --help' describes one command.\n");
 }
 
+/* A plain process (no mpirun, no srun) is an Open MPI singleton, and every
+ * singleton of a user shares one session directory (<tmp>/ompi.<host>.<uid>/
+ * jf.0): two starting and ending at once remove it under each other and
+ * MPI_Init fails ("A call to mkdir was unable to create the desired
+ * directory"). Such a process gets a private session base instead, removed
+ * after MPI_Finalize. Launched ranks and a user's own setting are left alone. */
+static char g_session_dir[4096];
+
+static void private_session_dir(void) {
+    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("OMPI_MCA_orte_tmpdir_base")) return;
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp) tmp = "/tmp";
+    if (snprintf(g_session_dir, sizeof g_session_dir, "%s/llmpi-mpi-XXXXXX", tmp) >= (int)sizeof g_session_dir ||
+        !mkdtemp(g_session_dir)) {
+        g_session_dir[0] = '\0';   /* Open MPI's default then */
+        return;
+    }
+    setenv("OMPI_MCA_orte_tmpdir_base", g_session_dir, 1);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st; (void)flag; (void)ftw;
+    remove(path);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
@@ -65,6 +93,7 @@ int main(int argc, char **argv) {
      * open goes straight to the components that need no shared state. A
      * user's own setting wins (overwrite = 0). */
     setenv("OMPI_MCA_sharedfp", "^sm", 0);
+    private_session_dir();
     MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -81,5 +110,6 @@ int main(int argc, char **argv) {
         if (size > 1) MPI_Abort(MPI_COMM_WORLD, rc);
     }
     MPI_Finalize();
+    if (g_session_dir[0]) nftw(g_session_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return rc;
 }
