@@ -187,12 +187,19 @@ python3 -c "import json; h=json.load(open('$T/h')); assert h['slots_busy']==0 an
 # one slot: requests are answered in arrival order. A holds the slot until
 # its client gives up (4 s); B arrives at 1 s, C at 2 s: B must come first.
 : >"$T/order"
-( curl -sN --max-time 4 --data-binary "$forever" "$URL/v1/completions" >/dev/null; echo A >>"$T/order" ) &
+# each next request only once the server holds the previous one (/health counts them), so the
+# order is the arrival order even when curl is slow to connect under load
+health_has() {
+    local i
+    for i in $(seq 1 100); do curl -s "$URL/health" | grep -q "$1" && return 0; sleep 0.1; done
+    return 1
+}
+( curl -sN --max-time 6 --data-binary "$forever" "$URL/v1/completions" >/dev/null; echo A >>"$T/order" ) &
 a=$!
-sleep 1
+health_has '"slots_busy": *1' || fail "A not running"
 ( curl -s --max-time 30 --data-binary '{"prompt":"ROMEO:","max_tokens":5}' "$URL/v1/completions" >/dev/null; echo B >>"$T/order" ) &
 b=$!
-sleep 1
+health_has '"queued": *1' || fail "B not queued"
 ( curl -s --max-time 30 --data-binary '{"prompt":"ROMEO:","max_tokens":5}' "$URL/v1/completions" >/dev/null; echo C >>"$T/order" ) &
 c=$!
 wait $a $b $c
