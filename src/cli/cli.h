@@ -4,6 +4,8 @@
 #ifndef LLMPI_CLI_H
 #define LLMPI_CLI_H
 
+#include "llmpi/trainer.h"
+
 int cmd_prepare(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
@@ -28,6 +30,12 @@ int cli_parse_float(const char *opt, const char *s, double *out);
  * getopt_long users (optstring starting with ':', opterr = 0), given c. */
 int cli_bad_option(const char *command, const char *opt, const char *const *takes_value);
 int cli_getopt_error(const char *command, int c, char **argv);
+
+/* The run options pretrain and sft share (getopt letters F V d o r S M K:
+ * --force --no-verify --data --out --resume --stop-after --max-time
+ * --check-sync) into t. 1 when c is one of them and arg is good, 0 when c
+ * is not one of them, -1 with one line on a bad value. */
+int cli_run_option(int c, const char *arg, trainer_options *t);
 /* main.c's last word on a command: flushes stdout and turns rc 0 into 1
  * (one line) when what the command printed could not be written. */
 int cli_finish_stdout(const char *command, int rc);

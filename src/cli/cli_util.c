@@ -85,3 +85,29 @@ int cli_finish_stdout(const char *command, int rc) {
     }
     return rc;
 }
+
+int cli_run_option(int c, const char *arg, trainer_options *t) {
+    long v;
+    switch (c) {
+    case 'F': t->force = 1; return 1;
+    case 'V': t->no_verify = 1; return 1;
+    case 'd': t->data_path = arg; return 1;
+    case 'o': t->out_dir = arg; return 1;
+    case 'r': t->resume = arg; return 1;
+    case 'S':
+        if (cli_parse_int("--stop-after", arg, 1, 1L << 40, &v) != 0) return -1;
+        t->stop_after = v;
+        return 1;
+    case 'M':
+        if (cli_parse_float("--max-time", arg, &t->max_time) != 0 || t->max_time <= 0) {
+            ll_error("--max-time: expected a positive number of seconds, got '%s'", arg);
+            return -1;
+        }
+        return 1;
+    case 'K':
+        if (cli_parse_int("--check-sync", arg, 1, 1L << 30, &v) != 0) return -1;
+        t->check_sync = (int)v;
+        return 1;
+    default: return 0;
+    }
+}

@@ -58,8 +58,6 @@ int cmd_pretrain(int argc, char **argv) {
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
-        case 'F': t.force = 1; break;
-        case 'V': t.no_verify = 1; break;
         case 'c':
             if (require_path("--config", optarg) != 0) return 2;
             if (cfg_load_ini(&t.cfg, optarg) != 0) return 1;
@@ -69,29 +67,12 @@ int cmd_pretrain(int argc, char **argv) {
             if (n_sets == 256) { ll_error("pretrain: too many --set options"); return 2; }
             sets[n_sets++] = optarg;
             break;
-        case 'd': t.data_path = optarg; break;
-        case 'o': t.out_dir = optarg; break;
-        case 'r': t.resume = optarg; break;
-        case 'S': {
-            long v;
-            if (cli_parse_int("--stop-after", optarg, 1, 1L << 40, &v) != 0) return 2;
-            t.stop_after = v;
-            break;
-        }
-        case 'M':
-            if (cli_parse_float("--max-time", optarg, &t.max_time) != 0 || t.max_time <= 0) {
-                ll_error("--max-time: expected a positive number of seconds, got '%s'", optarg);
-                return 2;
-            }
-            break;
-        case 'K': {
-            long v;
-            if (cli_parse_int("--check-sync", optarg, 1, 1L << 30, &v) != 0) return 2;
-            t.check_sync = (int)v;
-            break;
-        }
         case 'h': usage(stdout); return 0;
-        default: return cli_getopt_error("pretrain", c, argv);
+        default: {
+            int run = cli_run_option(c, optarg, &t);
+            if (run < 0) return 2;
+            if (run == 0) return cli_getopt_error("pretrain", c, argv);
+        }
         }
     }
     if (optind < argc) { ll_error("pretrain: unexpected argument '%s'", argv[optind]); return 2; }
