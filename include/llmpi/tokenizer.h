@@ -69,6 +69,8 @@ typedef struct {
 
 void tok_ids_free(tok_ids *v);
 void tok_bytes_free(tok_bytes *b);
+/* Appends n bytes and keeps a NUL after them; -1 (one line) on out of memory. */
+int tok_bytes_append(tok_bytes *b, const void *p, size_t n);
 
 typedef struct {
     int vocab_size;             /* target: 256 + merges + specials */

@@ -68,17 +68,7 @@ static int on_text(void *ctx, int32_t id, const char *text, size_t len) {
     (void)id;
     sink *s = ctx;
     if (s->json) {
-        size_t need = s->text.n + len + 1;
-        if (need > s->text.cap) {
-            size_t cap = s->text.cap ? s->text.cap : 256;
-            while (cap < need) cap *= 2;
-            char *g = ll_realloc(s->text.data, cap);
-            if (!g) return 1;
-            s->text.data = g;
-            s->text.cap = cap;
-        }
-        memcpy(s->text.data + s->text.n, text, len);
-        s->text.n += len;
+        if (tok_bytes_append(&s->text, text, len) != 0) return 1;
     } else {
         for (size_t i = 0; i < len; i++) {
             char c = text[i];

@@ -97,21 +97,6 @@ static void job_unref(serve_job *j) {
     free(j);
 }
 
-/* Appends bytes to b (kept NUL-terminated). -1 on out of memory. */
-static int bytes_append(tok_bytes *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *g = ll_realloc(b->data, cap);
-        if (!g) return -1;
-        b->data = g;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->data + b->n, s, n);
-    b->n += n;
-    b->data[b->n] = '\0';
-    return 0;
-}
 
 /* The worker's text callback: appends to the job's text, wakes the
  * connection; non-zero (stop) once the client is gone or the server stops. */
@@ -122,7 +107,7 @@ static int on_text(void *ctx, int32_t id, const char *text, size_t len) {
     serve_job *j = pair[1];
     pthread_mutex_lock(&srv->mu);
     int stop = j->cancel || srv->cancel_all;
-    if (!stop && len && bytes_append(&j->text, text, len) != 0) stop = 1;
+    if (!stop && len && tok_bytes_append(&j->text, text, len) != 0) stop = 1;
     pthread_cond_broadcast(&j->changed);
     pthread_mutex_unlock(&srv->mu);
     return stop;
@@ -312,7 +297,7 @@ static int sse_event(tok_bytes *out, json_t *o) {
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!s) return -1;
-    int rc = bytes_append(out, "data: ", 6) | bytes_append(out, s, strlen(s)) | bytes_append(out, "\n\n", 2);
+    int rc = tok_bytes_append(out, "data: ", 6) | tok_bytes_append(out, s, strlen(s)) | tok_bytes_append(out, "\n\n", 2);
     free(s);
     return rc ? -1 : 0;
 }
@@ -384,7 +369,7 @@ static int sse_fill(sse_state *st) {
             if (sse_event(&st->out, u) != 0) return -1;
         }
     }
-    return bytes_append(&st->out, "data: [DONE]\n\n", 14);
+    return tok_bytes_append(&st->out, "data: [DONE]\n\n", 14);
 }
 
 /* MHD's content reader: copies prepared events, preparing more as needed. */
@@ -494,9 +479,9 @@ static int read_options(serve_server *srv, serve_job *j, json_t *req, struct MHD
  * result is malloc'ed and its length goes to *len. */
 static char *content_text(json_t *content, size_t *len) {
     tok_bytes b = {0};
-    if (bytes_append(&b, "", 0) != 0) return NULL;
+    if (tok_bytes_append(&b, "", 0) != 0) return NULL;
     if (json_is_string(content)) {
-        if (bytes_append(&b, json_string_value(content), json_string_length(content)) != 0) goto fail;
+        if (tok_bytes_append(&b, json_string_value(content), json_string_length(content)) != 0) goto fail;
     } else if (json_is_array(content)) {
         size_t i;
         json_t *part;
@@ -505,7 +490,7 @@ static char *content_text(json_t *content, size_t *len) {
             if (!json_is_object(part) || !json_is_string(json_object_get(part, "type")) ||
                 strcmp(json_string_value(json_object_get(part, "type")), "text") != 0 || !json_is_string(t))
                 goto fail;
-            if (bytes_append(&b, json_string_value(t), json_string_length(t)) != 0) goto fail;
+            if (tok_bytes_append(&b, json_string_value(t), json_string_length(t)) != 0) goto fail;
         }
     } else if (!json_is_null(content)) {
         goto fail;
@@ -549,7 +534,7 @@ static int render_messages(serve_server *srv, serve_job *j, json_t *msgs, struct
         const char *rn = json_string_value(role);
         if (!strcmp(rn, "system") || !strcmp(rn, "developer")) {
             if (user || turns) { problem = "system messages must come before the conversation"; break; }
-            if ((system.n && bytes_append(&system, "\n", 1) != 0) || bytes_append(&system, text, len) != 0) {
+            if ((system.n && tok_bytes_append(&system, "\n", 1) != 0) || tok_bytes_append(&system, text, len) != 0) {
                 problem = "out of memory";
                 break;
             }
@@ -803,7 +788,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             rq->too_large = 1;
             tok_bytes_free(&rq->body);
         }
-        if (!rq->too_large && bytes_append(&rq->body, upload_data, *upload_data_size) != 0) return MHD_NO;
+        if (!rq->too_large && tok_bytes_append(&rq->body, upload_data, *upload_data_size) != 0) return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
     }

@@ -41,8 +41,7 @@ static int ids_reserve(tok_ids *v, size_t more) {
     return 0;
 }
 
-/* Appends n bytes and keeps a NUL after them; -1 on out of memory. */
-static int bytes_append(tok_bytes *b, const void *p, size_t n) {
+int tok_bytes_append(tok_bytes *b, const void *p, size_t n) {
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->n + n + 1) cap *= 2;
@@ -51,7 +50,7 @@ static int bytes_append(tok_bytes *b, const void *p, size_t n) {
         b->data = q;
         b->cap = cap;
     }
-    memcpy(b->data + b->n, p, n);
+    if (n) memcpy(b->data + b->n, p, n);   /* p may be NULL when n == 0 */
     b->n += n;
     b->data[b->n] = '\0';
     return 0;
@@ -407,9 +406,9 @@ int tok_decode(const tokenizer *t, const int32_t *ids, size_t n, tok_bytes *out)
             return -1;
         }
         size_t len = t->token_off[ids[i] + 1] - t->token_off[ids[i]];
-        if (bytes_append(out, t->token_data + t->token_off[ids[i]], len) != 0) return -1;
+        if (tok_bytes_append(out, t->token_data + t->token_off[ids[i]], len) != 0) return -1;
     }
-    if (!out->data && bytes_append(out, "", 0) != 0) return -1;
+    if (!out->data && tok_bytes_append(out, "", 0) != 0) return -1;
     return 0;
 }
 
