@@ -73,6 +73,7 @@ typedef struct {
     pthread_cond_t work;          /* a job was queued, or stopping */
     serve_job *head, *tail;
     int queued, running, stopping, cancel_all;
+    int answering;                /* jobs a connection still holds (its answer not yet sent) */
     unsigned long long next_id;
     pthread_t *workers;
     int n_workers;
@@ -196,6 +197,7 @@ static int enqueue(serve_server *srv, serve_job *j) {
     else srv->head = j;
     srv->tail = j;
     srv->queued++;
+    srv->answering++;
     pthread_cond_signal(&srv->work);
     pthread_mutex_unlock(&srv->mu);
     return 0;
@@ -393,6 +395,7 @@ static void sse_free(void *cls) {
     pthread_mutex_lock(&st->srv->mu);
     st->job->cancel = 1;
     job_unref(st->job);
+    st->srv->answering--;
     pthread_mutex_unlock(&st->srv->mu);
     tok_bytes_free(&st->out);
     free(st);
@@ -809,6 +812,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         pthread_mutex_lock(&srv->mu);
         rq->job->cancel = 1;
         job_unref(rq->job);
+        srv->answering--;
         pthread_mutex_unlock(&srv->mu);
     }
     tok_bytes_free(&rq->body);
@@ -917,7 +921,17 @@ stop_workers:
     pthread_cond_broadcast(&srv.work);
     pthread_mutex_unlock(&srv.mu);
     for (int i = 0; i < srv.n_workers; i++) pthread_join(srv.workers[i], NULL);
-    if (d) MHD_stop_daemon(d);   /* after the workers: every waiting connection has its answer */
+    /* every job is over; its connection may still be sending the end of the answer (a stream's
+     * last chunk and [DONE]): stopping the daemon now would cut it, so wait up to 2 s more */
+    double flush_until = ll_now() + 2.0;
+    pthread_mutex_lock(&srv.mu);
+    while (d && srv.answering > 0 && ll_now() < flush_until) {
+        pthread_mutex_unlock(&srv.mu);
+        usleep(10 * 1000);
+        pthread_mutex_lock(&srv.mu);
+    }
+    pthread_mutex_unlock(&srv.mu);
+    if (d) MHD_stop_daemon(d);
 done:
     free(srv.workers);
     freeaddrinfo(ai);

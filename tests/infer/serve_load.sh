@@ -3,8 +3,8 @@
 # 127.0.0.1: 200 requests (chat and completions, plain and streamed) from 8
 # concurrent curl clients. Every request must be answered (200 with a whole
 # answer) or cleanly refused (503 with an error object); /health must answer
-# in under a second throughout; the server's RSS after the run must be within
-# 4 MiB of its RSS after a warm-up round of the same size (no leak per
+# in under a second throughout; the server's RSS may not grow by more than
+# 1 MiB in each of two more rounds of 200 after that one (no leak per
 # request; not under ASan, whose quarantine holds freed memory); SIGTERM afterwards: exit 0. Then a full queue (--max-queue 1):
 # of 8 concurrent long requests some are refused with 503 + Retry-After, the
 # others answered.
@@ -13,7 +13,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=serve_lib.sh
 source "$here/serve_lib.sh"
 serve_model
-serve_start --model-name tiny --parallel 2 --threads 1 --max-queue 64
+# one malloc arena pair: a connection thread that happens to open a new arena is not a leak
+MALLOC_ARENA_MAX=2 serve_start --model-name tiny --parallel 2 --threads 1 --max-queue 64
 mkdir -p "$T/load"
 
 # one request: i -> its status and body under $T/load
@@ -67,12 +68,17 @@ for i in range(1, 201):
 print(f"load: {ok} answered, {refused} refused")
 assert ok + refused == 200 and ok >= 180
 PY
-echo "rss before ${before} kB, after ${after} kB"
+# a leak grows the RSS with every round; a round that happens to reach a higher peak
+# concurrency than the warm-up (more connection threads at once) grows it once. So a
+# second measured round of 200: the RSS may not grow by more than 1 MiB in both.
+round 1201 1400
+again=$(rss)
+echo "rss after warm-up ${before} kB, after round 1 ${after} kB, after round 2 ${again} kB"
 # (under ASan freed memory sits in its quarantine: RSS says nothing there)
 if ldd "$BIN" | grep -q libasan; then
     echo "ASan build: RSS check skipped"
-else
-    [ $((after - before)) -le 4096 ] || fail "RSS grew by $((after - before)) kB over 200 requests"
+elif [ $((after - before)) -gt 1024 ] && [ $((again - after)) -gt 1024 ]; then
+    fail "RSS grew in both rounds of 200 requests: ${before} -> ${after} -> ${again} kB"
 fi
 serve_stop
 
