@@ -10,9 +10,11 @@
 #ifndef LLMPI_HF_H
 #define LLMPI_HF_H
 
+#include "llmpi/tokenizer.h"
+
 /* The tokenizer identity of a checkpoint imported without a tokenizer:
  * sample/eval/sft need --tokenizer for it (any tokenizer of its vocabulary). */
-#define HF_NO_TOKENIZER "none"
+#define HF_NO_TOKENIZER TOK_NO_IDENTITY
 
 /* The llmpi-chat-1 template as Jinja (HF chat_template, llama.cpp): renders
  * [<|system|>S<|end|>] (<|user|>U<|end|><|assistant|>A<|end|>)* and then
