@@ -387,7 +387,11 @@ static int is_mask_buffer(const char *name, const char *prefix) {
 
 /* Fills m's parameters from f, checking every tensor. */
 static int read_tensors(const st_file *f, gpt_model *m) {
-    const char *prefix = st_find(f, "transformer.wte.weight") ? "transformer." : "";
+    /* transformers' GPT2LMHeadModel names ("transformer.h.0...") or
+     * GPT2Model's, as the published gpt2 file has them ("h.0...") */
+    const char *prefix = "";
+    for (int i = 0; i < f->n; i++)
+        if (!strncmp(f->entries[i].name, "transformer.", 12)) prefix = "transformer.";
     char name[ST_NAME_MAX];
     int used = 0;
     for (int i = 0; i < m->num_tensors; i++) {
@@ -489,7 +493,6 @@ int hf_import(const char *in_dir, const char *out_path, int force, int no_tokeni
     rc_cfg.block_size = c.block_size;
     rc_cfg.vocab_size = c.vocab_size;
     rc_cfg.seq_len = c.block_size;
-    rc_cfg.max_steps = 0;
     if (!(cfg_text = cfg_to_string(&rc_cfg))) goto done;
     ckpt_meta meta;
     memset(&meta, 0, sizeof meta);
