@@ -52,6 +52,20 @@ PY
 "$LOGITS" "$CK" "$T/ids.txt" "$T/llmpi.f32" 2>"$T/stderr" || fail "hf_logits"
 $PY "$PEER" logits "$T/hf" "$T/ids.txt" "$T/llmpi.f32" 2>"$T/stderr" || fail "torch logits differ from llmpi's"
 
+# the chat template: jinja2 renders llmpi-chat-1; the generation prompt it
+# renders has as many tokens as the one `llmpi sample --chat` feeds the model
+if $PY -c "import jinja2" 2>/dev/null; then
+    $PY "$PEER" chat "$T/hf" "You are terse." "Who is the king?" >"$T/chat.txt" 2>"$T/stderr" || fail "chat template"
+    n_hf=$("$BIN" tokenizer encode --tokenizer "$T/hf/tokenizer.json" --allow-special <"$T/chat.txt" | wc -w)
+    n_ll=$("$BIN" sample --checkpoint "$CK" --chat "Who is the king?" --system "You are terse." --max-tokens 1 \
+        --json 2>"$T/stderr" | $PY -c "import json, sys; print(json.load(sys.stdin)['prompt_tokens'])") \
+        || fail "sample --chat --json"
+    [ "$n_hf" -eq "$n_ll" ] && [ "$n_hf" -gt 8 ] || fail "chat prompt: template gives $n_hf tokens, llmpi sample --chat $n_ll"
+    echo "chat template: jinja2 renders llmpi-chat-1; generation prompt of $n_hf tokens both ways"
+else
+    echo "note: python3-jinja2 missing, chat template not rendered"
+fi
+
 # ---- round trip ----
 "$BIN" import --format hf --input "$T/hf" --out "$T/imp.h5" >/dev/null 2>"$T/stderr" || fail "import"
 $PY "$PEER" same_params "$CK" "$T/imp.h5" 2>"$T/stderr" || fail "export -> import changed the parameters"

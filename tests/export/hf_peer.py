@@ -20,6 +20,11 @@ Commands:
   gpt2_layout DIR OUTDIR      GPT-2's published layout: no "transformer."
                               prefix, attn.bias mask buffers, lm_head.weight
   half DIR KIND OUTDIR        the weights stored as F16 or BF16
+  chat DIR SYSTEM USER        renders tokenizer_config.json's chat_template
+                              with jinja2 as transformers does (sandboxed,
+                              trim_blocks, lstrip_blocks) and checks it
+                              against llmpi-chat-1 as docs/sft.md states it;
+                              prints the generation prompt
   expect_half A.h5 B.h5 KIND  B's params are A's rounded through KIND
 """
 import json
@@ -302,7 +307,30 @@ def expect_half(a, b, kind):
     print("expect_half: %s weights imported exactly" % kind)
 
 
+def chat(d, system, user):
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    tc = json.load(open(os.path.join(d, "tokenizer_config.json")))
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    tpl = env.from_string(tc["chat_template"])
+    norm = lambda t: t.replace("\r\n", "\n").strip(" \t\r\n")
+    conv = [{"role": "system", "content": " S1\r\nS2 "}, {"role": "user", "content": "\tU1 "},
+            {"role": "assistant", "content": "A1\n"}, {"role": "user", "content": "U2"},
+            {"role": "assistant", "content": "A2"}]
+    want = ("<|system|>" + norm(conv[0]["content"]) + "<|end|><|user|>" + norm(conv[1]["content"]) +
+            "<|end|><|assistant|>" + norm(conv[2]["content"]) + "<|end|><|user|>U2<|end|><|assistant|>A2<|end|>"
+            "<|endoftext|>")
+    got = tpl.render(messages=conv, add_generation_prompt=False)
+    assert got == want, (got, want)
+    got = tpl.render(messages=conv[1:4], add_generation_prompt=True)
+    assert got == "<|user|>U1<|end|><|assistant|>A1<|end|><|user|>U2<|end|><|assistant|>", got
+    # an empty system text adds no block (the mix default)
+    got = tpl.render(messages=[{"role": "system", "content": "  "}, conv[3]], add_generation_prompt=True)
+    assert got == "<|user|>U2<|end|><|assistant|>", got
+    msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+    sys.stdout.write(tpl.render(messages=msgs, add_generation_prompt=True))
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"structure": structure, "logits": logits, "same_params": same_params, "mutate": mutate,
-     "gpt2_layout": gpt2_layout, "half": half, "expect_half": expect_half}[cmd](*args)
+     "gpt2_layout": gpt2_layout, "half": half, "expect_half": expect_half, "chat": chat}[cmd](*args)
