@@ -18,7 +18,8 @@ static void usage(FILE *f) {
             "checkpoint (step 0, no optimizer state) for sft, sample, chat, serve and eval.\n"
             "  --input DIR      the directory; its tokenizer.json (an llmpi BPE one) is embedded\n"
             "  --out CKPT.h5    output (refused if it exists, unless --force)\n"
-            "  --no-tokenizer   ignore DIR/tokenizer.json: sampling and eval then need --tokenizer\n");
+            "  --no-tokenizer   ignore DIR/tokenizer.json (one that is not llmpi's, e.g. GPT-2's own,\n"
+            "                   is refused otherwise); sample, chat and serve then need --tokenizer\n");
 }
 
 int cmd_import(int argc, char **argv) {

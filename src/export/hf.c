@@ -215,7 +215,14 @@ static int fsync_parent(const char *path) {
 }
 
 /* See hf.h. */
-int hf_export(const char *ckpt_path, const char *out_dir, int force) {
+int hf_export(const char *ckpt_path, const char *out_arg, int force) {
+    /* "DIR/" names DIR: its temporary is then a sibling, not a child */
+    char out_dir[4096];
+    if (snprintf(out_dir, sizeof out_dir, "%s", out_arg) >= (int)sizeof out_dir) {
+        ll_error("%s: path too long", out_arg);
+        return -1;
+    }
+    for (size_t n = strlen(out_dir); n > 1 && out_dir[n - 1] == '/'; n--) out_dir[n - 1] = '\0';
     struct stat st;
     int exists = stat(out_dir, &st) == 0;
     if (exists && !force) { ll_error("%s: exists (give --force to replace it)", out_dir); return -1; }
@@ -471,11 +478,9 @@ int hf_import(const char *in_dir, const char *out_path, int force, int no_tokeni
     int rc = -1;
     snprintf(path, sizeof path, "%s/tokenizer.json", in_dir);
     if (!no_tokenizer && stat(path, &st) == 0) {
-        if (ll_read_file(path, &json, &json_len) != 0 || !(tok = tok_load_buffer(path, json, json_len))) {
-            ll_error("%s: not a tokenizer llmpi can use (give --no-tokenizer to import the weights without it)",
-                     path);
-            goto done;
-        }
+        /* one line from the reader or the tokenizer (a tokenizer.json that is
+         * not llmpi's, e.g. GPT-2's own: --no-tokenizer skips it) */
+        if (ll_read_file(path, &json, &json_len) != 0 || !(tok = tok_load_buffer(path, json, json_len))) goto done;
         if (tok_vocab_size(tok) != c.vocab_size) {
             ll_error("%s: vocabulary of %d tokens, config.json says vocab_size %d", path, tok_vocab_size(tok),
                      c.vocab_size);

@@ -154,6 +154,17 @@ with open(sys.argv[1], "r+b") as f:
     f.write(bytes(x ^ 0x55 for x in b))
 PY
 expect_refused "$T/out/x" "checksum\|crc" "$BIN" export --checkpoint "$T/corrupt.h5" --format hf --out "$T/out/x"
+# a foreign tokenizer.json (GPT-2's own format is not llmpi's) is one line; --no-tokenizer skips it
+$PY "$PEER" mutate "$T/hf" config_missing "$T/ft" 2>"$T/stderr" && cp "$T/hf/config.json" "$T/ft/config.json" \
+    && echo '{"version": "1.0", "model": {"type": "BPE", "vocab": {}, "merges": []}}' >"$T/ft/tokenizer.json" \
+    || fail "foreign tokenizer setup"
+expect_refused "$T/out/ft.h5" "tokenizer.json" "$BIN" import --format hf --input "$T/ft" --out "$T/out/ft.h5"
+"$BIN" import --format hf --input "$T/ft" --out "$T/out/ft.h5" --no-tokenizer >/dev/null 2>"$T/stderr" \
+    || fail "--no-tokenizer with a foreign tokenizer.json"
+rm -f "$T/out/ft.h5"
+# "DIR/" is DIR
+"$BIN" export --checkpoint "$CK" --format hf --out "$T/slash/" >/dev/null 2>"$T/stderr" || fail "export to DIR/"
+[ -s "$T/slash/model.safetensors" ] || fail "export to DIR/ wrote no model"
 # an existing output: refused without --force; --force replaces an export, never a foreign directory
 "$BIN" export --checkpoint "$CK" --format hf --out "$T/hf" >/dev/null 2>"$T/stderr" && fail "export over an existing dir"
 grep -q "exists (give --force" "$T/stderr" || fail "no 'exists' line (export)"
