@@ -144,6 +144,12 @@ const char *tok_special(const tokenizer *t, int i, int32_t *id);
 int32_t tok_special_id(const tokenizer *t, const char *name);
 const char *tok_pattern(const tokenizer *t);
 const char *tok_identity(const tokenizer *t);
+/* The identity of a model that came without a tokenizer (`llmpi import` of
+ * bare GPT-2 weights): it matches any tokenizer of its vocabulary size. */
+#define TOK_NO_IDENTITY "none"
+/* 1 when identity a (vocabulary va) and b (vb) name the same tokenizer:
+ * equal identities and sizes, or one of them TOK_NO_IDENTITY and equal sizes. */
+int tok_identity_matches(const char *a, uint32_t va, const char *b, uint32_t vb);
 /* The one tokenizer-identity check: what (a store or checkpoint at path)
  * was made with identity `made` and vocabulary made_vocab; `needed` /
  * needed_vocab is what the caller has. 0 when they match, else -1 with one

@@ -97,7 +97,7 @@ int cmd_eval(int argc, char **argv) {
     memset(&m, 0, sizeof m);
     if (T > mc.block_size) { ll_error("eval: --seq %d exceeds the model's block_size %d", T, mc.block_size); goto done; }
     if (is_sft) {
-        if (strcmp(sft.tokenizer, meta.tokenizer) != 0 || sft.vocab_size != (uint32_t)mc.vocab_size) {
+        if (!tok_identity_matches(sft.tokenizer, sft.vocab_size, meta.tokenizer, (uint32_t)mc.vocab_size)) {
             ll_error("eval: %s was made with tokenizer %s (vocab %u), the checkpoint with %s (vocab %d)", data,
                      sft.tokenizer, sft.vocab_size, meta.tokenizer, mc.vocab_size);
             goto done;

@@ -34,6 +34,8 @@ static const command commands[] = {
     {"chat", cmd_chat, "talk to a chat model in the terminal (readline) or through a pipe"},
     {"serve", cmd_serve, "serve a model over an OpenAI-compatible HTTP API"},
     {"info", cmd_info, "describe a token store, SFT store or checkpoint"},
+    {"export", cmd_export, "write a checkpoint for other tools (Hugging Face transformers)"},
+    {"import", cmd_import, "read GPT-2-shaped Hugging Face weights into a checkpoint"},
     {"plot", cmd_plot, "render a run's loss curves (metrics.jsonl) to loss.png with gnuplot"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -36,6 +36,10 @@ int infer_open(infer_model *im, const char *ckpt_path, const char *tokenizer_pat
         im->tok = tok_load(tokenizer_path);   /* given: must match (checked below) */
     } else if (strcmp(im->meta.tokenizer, TOK_BYTES_IDENTITY) == 0) {
         im->tok = tok_bytes_new();
+    } else if (strcmp(im->meta.tokenizer, TOK_NO_IDENTITY) == 0) {
+        ll_error("%s: the model has no tokenizer (imported without tokenizer.json): give the tokenizer.json its "
+                 "%d ids belong to with --tokenizer", ckpt_path, mc.vocab_size);
+        return -1;
     } else {
         /* the checkpoint's own copy (checkpoints carry their tokenizer.json) */
         char *json = NULL, name[4200];

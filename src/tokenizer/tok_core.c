@@ -573,9 +573,15 @@ int tok_n_specials(const tokenizer *t) { return t->n_specials; }
 const char *tok_pattern(const tokenizer *t) { return t->pattern; }
 const char *tok_identity(const tokenizer *t) { return t->identity; }
 
+/* See tokenizer.h. */
+int tok_identity_matches(const char *a, uint32_t va, const char *b, uint32_t vb) {
+    if (va != vb) return 0;
+    return strcmp(a, b) == 0 || strcmp(a, TOK_NO_IDENTITY) == 0 || strcmp(b, TOK_NO_IDENTITY) == 0;
+}
+
 int tok_check_identity(const char *path, const char *made, uint32_t made_vocab, const char *needed,
                        uint32_t needed_vocab, const char *remedy) {
-    if (strcmp(made, needed) == 0 && made_vocab == needed_vocab) return 0;
+    if (tok_identity_matches(made, made_vocab, needed, needed_vocab)) return 0;
     ll_error("%s: made with tokenizer %s (vocab %u), but %s (vocab %u) is given: %s", path, made, made_vocab, needed,
              needed_vocab, remedy);
     return -1;

@@ -265,7 +265,7 @@ static int run_eval(run *r) {
  * trained with the data's tokenizer. 0 / -1 (one line naming both). */
 static int check_tokenizer(run *r, const char *path, const char *identity, int vocab_size) {
     if (!r->opt.sft) return store_check_tokenizer(&r->store, identity, (uint32_t)vocab_size);
-    if (strcmp(identity, r->tokenizer) != 0 || (uint32_t)vocab_size != r->vocab_size) {
+    if (!tok_identity_matches(identity, (uint32_t)vocab_size, r->tokenizer, r->vocab_size)) {
         ll_error("%s: checkpoint made with tokenizer %s (vocab %d), the SFT store %s with %s (vocab %u)", path,
                  identity, vocab_size, r->opt.data_path, r->tokenizer, r->vocab_size);
         return -1;
