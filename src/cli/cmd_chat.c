@@ -12,6 +12,7 @@
  * line and exit status 1.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
@@ -31,10 +32,26 @@
 #define HISTORY_MAX 1000
 
 static volatile sig_atomic_t g_interrupted;
+/* self-pipe: SIGINT may be delivered to any thread (OpenMP, MPI progress),
+ * and then the main thread's select() is not interrupted; the byte written
+ * here wakes it wherever the handler ran */
+static int g_wake[2] = {-1, -1};
 
 static void on_sigint(int sig) {
     (void)sig;
     g_interrupted = 1;
+    if (g_wake[1] >= 0) {
+        int saved = errno;
+        ssize_t w = write(g_wake[1], "", 1);
+        (void)w;   /* a full pipe already wakes the reader */
+        errno = saved;
+    }
+}
+
+/* Empties the wake-up pipe (non-blocking). */
+static void drain_wake(void) {
+    char buf[64];
+    while (g_wake[0] >= 0 && read(g_wake[0], buf, sizeof buf) > 0) {}
 }
 
 static void usage(FILE *f) {
@@ -189,8 +206,9 @@ static void save_history(void) {
 }
 
 /* readline's alternate (callback) interface: the loop below waits in
- * select(), so a Ctrl-C (SIGINT, no SA_RESTART) interrupts it and the line
- * being typed can be dropped at once; readline's own handlers stay off. */
+ * select() on the terminal and the wake-up pipe, so a Ctrl-C drops the line
+ * being typed at once, whichever thread took the signal; readline's own
+ * handlers stay off. */
 static char *g_line;
 static int g_line_done, g_eof;
 
@@ -207,13 +225,20 @@ static char *read_line(void) {
     g_line = NULL;
     g_line_done = g_eof = 0;
     g_interrupted = 0;
+    drain_wake();   /* a Ctrl-C that stopped the last answer is spent */
     rl_callback_handler_install("> ", on_line);
     while (!g_line_done) {
         fd_set fds;
         FD_ZERO(&fds);
         FD_SET(STDIN_FILENO, &fds);
-        int r = select(STDIN_FILENO + 1, &fds, NULL, NULL, NULL);
-        if (r < 0 && errno == EINTR) {
+        int nfds = STDIN_FILENO + 1;
+        if (g_wake[0] >= 0) {
+            FD_SET(g_wake[0], &fds);
+            if (g_wake[0] + 1 > nfds) nfds = g_wake[0] + 1;
+        }
+        int r = g_interrupted ? 0 : select(nfds, &fds, NULL, NULL, NULL);
+        if (g_interrupted || (r < 0 && errno == EINTR)) {
+            drain_wake();
             if (g_interrupted) {
                 g_interrupted = 0;
                 rl_free_line_state();
@@ -228,6 +253,8 @@ static char *read_line(void) {
             continue;
         }
         if (r < 0) { rl_callback_handler_remove(); return NULL; }
+        if (g_wake[0] >= 0 && FD_ISSET(g_wake[0], &fds)) drain_wake();
+        if (!FD_ISSET(STDIN_FILENO, &fds)) continue;
         rl_callback_read_char();
     }
     return g_eof ? NULL : g_line;
@@ -351,7 +378,13 @@ int cmd_chat(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);   /* no SA_RESTART: a read is interrupted */
     if (isatty(STDIN_FILENO)) {
         s.interactive = 1;
+        if (pipe(g_wake) != 0) g_wake[0] = g_wake[1] = -1;
+        for (int i = 0; i < 2 && g_wake[i] >= 0; i++) {
+            fcntl(g_wake[i], F_SETFL, O_NONBLOCK);
+            fcntl(g_wake[i], F_SETFD, FD_CLOEXEC);
+        }
         rc = repl(ch, ckpt, &s);
+        if (g_wake[0] >= 0) { close(g_wake[0]); close(g_wake[1]); g_wake[0] = g_wake[1] = -1; }
     } else {
         s.flatten = !json;
         rc = pipe_loop(ch, &s);
