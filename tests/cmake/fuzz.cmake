@@ -17,7 +17,7 @@ add_test(NAME hardening_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/harden
 set_tests_properties(hardening_cli PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 300)
 
 option(LLMPI_FUZZ "Build the libFuzzer targets (clang only)" OFF)
-set(LLMPI_FUZZ_TARGETS tok config store ckpt sft)
+set(LLMPI_FUZZ_TARGETS tok config store ckpt sft http)
 set(_fuzz_dir ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 foreach(t ${LLMPI_FUZZ_TARGETS})
   add_executable(fuzz_regress_${t} ${_fuzz_dir}/fuzz_${t}.c ${_fuzz_dir}/regress_main.c)
