@@ -223,6 +223,35 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, j
     return ret;
 }
 
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, surrogates or code points above U+10FFFF), 0 if there is none;
+ * stops at a NUL (never a continuation byte). */
+static int utf8_seq_len(const unsigned char *p) {
+    unsigned c = p[0];
+    if (c < 0x80) return 1;
+    int n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (!n) return 0;
+    unsigned lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+    unsigned hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+    if (p[1] < lo || p[1] > hi) return 0;
+    for (int k = 2; k < n; k++)
+        if (p[k] < 0x80 || p[k] > 0xBF) return 0;
+    return n;
+}
+
+/* Makes the NUL-terminated s valid UTF-8 in place: a byte that starts no
+ * well-formed sequence becomes '?'. An error message goes out as a JSON
+ * string, which jansson refuses otherwise (the client then got no answer):
+ * a client's bytes may sit in it (a URL), or be cut inside a character by
+ * the message's size (a long model name). */
+static void utf8_repair(char *s) {
+    for (unsigned char *p = (unsigned char *)s; *p;) {
+        int n = utf8_seq_len(p);
+        if (n) p += n;
+        else *p++ = '?';
+    }
+}
+
 /* An OpenAI-style error: {"error": {message, type, param, code}}. */
 static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *param,
                                   const char *code, const char *fmt, ...) LL_PRINTF(5, 6);
@@ -233,6 +262,7 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    utf8_repair(msg);
     const char *type = status >= 500 ? "server_error"
                        : status == MHD_HTTP_UNAUTHORIZED ? "authentication_error"
                        : status == MHD_HTTP_NOT_FOUND ? "not_found_error"
@@ -398,27 +428,8 @@ static void sse_free(void *cls) {
 
 /* ---- requests (pure: no MHD, no threads; serve_parse_request) ---- */
 
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
- * forms, surrogates or code points above U+10FFFF), 0 if there is none;
- * stops at a NUL (never a continuation byte). */
-static int utf8_seq_len(const unsigned char *p) {
-    unsigned c = p[0];
-    if (c < 0x80) return 1;
-    int n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    if (!n) return 0;
-    unsigned lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
-    unsigned hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
-    if (p[1] < lo || p[1] > hi) return 0;
-    for (int k = 2; k < n; k++)
-        if (p[k] < 0x80 || p[k] > 0xBF) return 0;
-    return n;
-}
-
-/* Fills e with an OpenAI error (param and code static or NULL); returns -1.
- * The message is made valid UTF-8 (a byte that starts no well-formed
- * sequence becomes '?'): the server sends it as a JSON string, which
- * jansson refuses otherwise, and a name the client sent may have been cut
- * inside a character by the message's size. */
+/* Fills e with an OpenAI error (param and code static or NULL; the message
+ * made valid UTF-8 by utf8_repair); returns -1. */
 static int parse_fail(serve_error *e, unsigned status, const char *param, const char *code, const char *fmt, ...)
     LL_PRINTF(5, 6);
 static int parse_fail(serve_error *e, unsigned status, const char *param, const char *code, const char *fmt, ...) {
@@ -429,11 +440,7 @@ static int parse_fail(serve_error *e, unsigned status, const char *param, const 
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
-    for (unsigned char *p = (unsigned char *)e->message; *p;) {
-        int n = utf8_seq_len(p);
-        if (n) p += n;
-        else *p++ = '?';
-    }
+    utf8_repair(e->message);
     return -1;
 }
 
