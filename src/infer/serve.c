@@ -4,9 +4,9 @@
  * answered while every slot generates); `parallel` worker threads (slots)
  * each own an infer_ctx and take jobs from one FIFO queue. A connection
  * thread parses and checks the request (all 4xx are decided before a job is
- * queued: JSON, types, model, prompt length; serve_parse_request, which
- * knows nothing of MHD or threads, so it is fuzzed alone), queues a job and then either
- * waits for it (plain response) or hands it to an SSE content reader
+ * queued: JSON, types, model, prompt length, by serve_parse_request, which
+ * knows nothing of MHD or threads and so is fuzzed alone), queues a job and
+ * then either waits for it (plain response) or hands it to an SSE content reader
  * (stream: true) that sends each piece of text as a chunk.
  *
  * Invariants:
@@ -126,7 +126,8 @@ static int run_job(serve_server *srv, infer_ctx *c, serve_job *j, infer_result *
     res->n_prompt = j->req.prompt.n;
     if (rc != 0) return -1;
     void *pair[2] = {srv, j};
-    return infer_ctx_generate(c, &j->req.opt, j->req.kind == SERVE_CHAT ? no_shift : NULL, NULL, on_text, pair, NULL, res);
+    return infer_ctx_generate(c, &j->req.opt, j->req.kind == SERVE_CHAT ? no_shift : NULL, NULL, on_text, pair, NULL,
+                              res);
 }
 
 typedef struct {
@@ -687,11 +688,17 @@ int serve_parse_request(const serve_parser *p, int kind, const char *body, size_
     if (read_options(p, out, req, err) != 0) goto done;
     if (kind == SERVE_CHAT) {
         json_t *msgs = json_object_get(req, "messages");
-        if (!msgs) { parse_fail(err, MHD_HTTP_BAD_REQUEST, "messages", "missing", "'messages' is required"); goto done; }
+        if (!msgs) {
+            parse_fail(err, MHD_HTTP_BAD_REQUEST, "messages", "missing", "'messages' is required");
+            goto done;
+        }
         if (render_messages(p, out, msgs, err) != 0) goto done;
     } else {
         json_t *prompt = json_object_get(req, "prompt");
-        if (!prompt) { parse_fail(err, MHD_HTTP_BAD_REQUEST, "prompt", "missing", "'prompt' is required"); goto done; }
+        if (!prompt) {
+            parse_fail(err, MHD_HTTP_BAD_REQUEST, "prompt", "missing", "'prompt' is required");
+            goto done;
+        }
         if (read_prompt(p, out, prompt, err) != 0) goto done;
     }
     rc = 0;
