@@ -16,7 +16,10 @@
 #     same stdout for sample and eval).
 # Commands: tokenizer train over an existing tokenizer.json, prepare over an
 # existing store, a fresh 4-step pretrain with checkpoints, a resumed pretrain
-# (checkpoint load and save), sample and eval loading a checkpoint.
+# (checkpoint load and save), sample and eval loading a checkpoint, plot over
+# an existing loss.png (its data files go to a TMPDIR inside the checked tree,
+# so a scratch file left behind is caught; skipped without gnuplot), and
+# clean over an existing output folder (books and report.json).
 #
 # usage: fault_sweep.sh [--thin K] [--budget SECONDS] [--cases a,b] [--kinds alloc,write,fsync]
 #   --thin K     after N, try N + max(1, N/K) (default: every N)
@@ -26,7 +29,7 @@ set -u
 BIN=${LLMPI_BIN:?LLMPI_BIN must point at the llmpi binary}
 SRC=${LLMPI_SOURCE_DIR:?}
 export OMPI_MCA_ess_singleton_isolated=${OMPI_MCA_ess_singleton_isolated:-1}
-thin=0 budget=0 cases="tok prepare pretrain resume sample eval" kinds="fsync write alloc"
+thin=0 budget=0 cases="tok prepare pretrain resume sample eval plot clean" kinds="fsync write alloc"
 while [ $# -gt 0 ]; do
     case "$1" in
         --thin) thin=$2; shift 2 ;;
@@ -62,6 +65,17 @@ mkdir -p "$T/pre/tok/tok" "$T/pre/prepare" "$T/pre/pretrain" "$T/pre/resume" "$T
 setup "$BIN" tokenizer train --input "$T/c" --vocab-size 280 --out "$T/pre/tok/tok"
 setup "$BIN" prepare --tokenizer bytes --input "$T/c" --out "$T/pre/prepare/s.h5"
 setup "$BIN" "${train_args[@]}" --stop-after 2 --out "$T/pre/resume/run"
+gnuplot=${LLMPI_GNUPLOT:-gnuplot}
+if command -v "$gnuplot" >/dev/null 2>&1; then
+    mkdir -p "$T/pre/plot/tmp"
+    setup "$BIN" plot "$T/pre/resume/run" --out "$T/pre/plot/loss.png"   # a 2-step plot, replaced by a 4-step one
+else
+    echo "fault_sweep: no gnuplot, plot skipped"
+    cases=$(echo " $cases " | sed 's/ plot / /')
+fi
+mkdir -p "$T/books"
+cp "$SRC"/tests/clean/*.txt "$T/books/"
+setup "$BIN" clean --quiet --input "$T/books/modern_the.txt" --out "$T/pre/clean/out"
 
 command_of() {
     case "$1" in
@@ -72,6 +86,8 @@ command_of() {
         sample) cmd=("$BIN" sample --checkpoint "$T/ck.h5" --tokenizer "$T/tok/tokenizer.json" --prompt "ROMEO:"
                      --max-tokens 40 --seed 7) ;;
         eval) cmd=("$BIN" eval --checkpoint "$T/ck.h5" --data "$T/s.h5" --split val --windows 2 --seq 16 --json) ;;
+        plot) cmd=(env TMPDIR="$W/tmp" "$BIN" plot "$T/run0" --out "$W/loss.png") ;;
+        clean) cmd=("$BIN" clean --quiet --input "$T/books" --out "$W/out") ;;
         *) fail "unknown case $1" ;;
     esac
 }

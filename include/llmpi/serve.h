@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include "llmpi/infer.h"
+#include "llmpi/sft.h"
 
 typedef struct {
     const char *host;        /* numeric IPv4/IPv6 address to bind ("127.0.0.1") */
@@ -42,5 +43,51 @@ void serve_config_default(serve_config *cfg, const infer_model *im);
  * (bad address, port in use, out of memory). */
 int serve_run(infer_model *im, const serve_config *cfg, const volatile sig_atomic_t *stop,
               void (*on_ready)(void *ctx, const char *host, int port), void *ready_ctx);
+
+/* ---- request parsing (pure: no HTTP, no threads; fuzzed by tests/fuzz/fuzz_http.c) ---- */
+
+enum { SERVE_CHAT, SERVE_COMPLETION };   /* the two POST endpoints */
+
+/* What a request body is checked against: the server's settings, the
+ * model's tokenizer and context. */
+typedef struct {
+    const serve_config *cfg;  /* model_name and defaults (kept by pointer) */
+    const tokenizer *tok;
+    size_t context;           /* the model's block size */
+    int has_chat;             /* the tokenizer has the chat specials (tpl is set) */
+    sft_template tpl;
+} serve_parser;
+
+/* A checked request, ready to generate. */
+typedef struct {
+    int kind;                      /* SERVE_CHAT or SERVE_COMPLETION */
+    int stream, include_usage;
+    tok_ids prompt;                /* 1..context tokens (a chat prompt leaves room for one more) */
+    infer_options opt;             /* cfg->defaults with the request's fields; stop_strings point into stops */
+    char *stops[INFER_MAX_STOP];   /* owned copies */
+} serve_request;
+
+/* An OpenAI error for the client: {"error": {message, type, param, code}}. */
+typedef struct {
+    unsigned status;               /* 400, or 500 (out of memory, the encoder failed) */
+    const char *param, *code;      /* static strings, or NULL (JSON null) */
+    char message[512];             /* valid UTF-8 (a cut or ill-formed byte is a '?') */
+} serve_error;
+
+/* Fills p for a model with tokenizer tok and the given context; chat
+ * requests are refused (400) unless tok has the chat specials. */
+void serve_parser_init(serve_parser *p, const serve_config *cfg, const tokenizer *tok, size_t context);
+
+/* Parses and checks the JSON body[0..n) of a kind request (chat: messages
+ * rendered with the training template; completion: prompt encoded, empty
+ * meaning end-of-text). 0 with *out filled (free it with
+ * serve_request_free), or -1 with *err set and *out empty. Checks, in this
+ * order: JSON, an object, model, the sampler/length/stream/stop fields,
+ * messages or prompt, the context. Prints nothing itself. */
+int serve_parse_request(const serve_parser *p, int kind, const char *body, size_t n, serve_request *out,
+                        serve_error *err);
+
+/* Frees what a parsed request owns; leaves it empty (safe to call twice). */
+void serve_request_free(serve_request *r);
 
 #endif

@@ -36,7 +36,7 @@ int cmd_clean(int argc, char **argv) {
     int quiet = 0;
     clean_options opts;
     clean_options_default(&opts);
-    if (!inputs) { ll_error("cmd_clean.c: out of memory"); return 1; }
+    if (!inputs) return 1;   /* ll_calloc printed the line */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); free(inputs); return 0; }
         else if (!strcmp(argv[i], "--input")) {

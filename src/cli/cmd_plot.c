@@ -19,6 +19,7 @@
  * - Only rank 0 plots; other ranks (if any) return 0 at once.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,14 +43,20 @@ static void usage(FILE *f) {
             "names another binary.\n");
 }
 
-/* Writes "step tokens loss" rows; 0 / -1. */
+/* Writes "step tokens loss" rows, a line per ll_write_all (so failure
+ * injection reaches this file); 0 / -1 with one line. */
 static int write_series(const char *path, const metrics_curve *s) {
-    FILE *f = fopen(path, "w");
-    if (!f) { ll_error("plot: %s: cannot create: %s", path, strerror(errno)); return -1; }
-    for (size_t i = 0; i < s->n; i++)
-        fprintf(f, "%llu %.17g %.9g\n", (unsigned long long)s->points[i].step, s->points[i].tokens,
-                s->points[i].loss);
-    if (fclose(f) != 0) { ll_error("plot: %s: write failed: %s", path, strerror(errno)); return -1; }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) { ll_error("plot: %s: cannot create: %s", path, strerror(errno)); return -1; }
+    int rc = 0;
+    for (size_t i = 0; i < s->n && rc == 0; i++) {
+        char line[128];
+        int n = snprintf(line, sizeof line, "%llu %.17g %.9g\n", (unsigned long long)s->points[i].step,
+                         s->points[i].tokens, s->points[i].loss);
+        rc = ll_write_all(fd, line, (size_t)n);
+    }
+    if (close(fd) != 0) rc = -1;
+    if (rc != 0) { ll_error("plot: %s: write failed: %s", path, strerror(errno)); return -1; }
     return 0;
 }
 

@@ -8,7 +8,9 @@
  *   - every file under out_dir is written to a temporary name, fsynced and
  *     renamed; a failed run leaves earlier outputs whole;
  *   - an unreadable entry inside a folder is named on stderr (by the walker)
- *     and listed in the report; the other books are still cleaned.
+ *     and listed in the report; the other books are still cleaned. Running
+ *     out of memory while reading a book is not "unreadable": the run fails
+ *     (one line) before the report is written.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -105,7 +107,13 @@ int clean_run(const clean_run_options *o, clean_run_report *rep) {
         json_object_set_new(rec, "input", jstr(f->path));
         char *raw = NULL;
         size_t n = 0;
-        if (f->unreadable || ll_read_file(f->path, &raw, &n) != 0) {
+        unsigned long oom_before = ll_alloc_failures();
+        if (!f->unreadable && ll_read_file(f->path, &raw, &n) != 0 && ll_alloc_failures() != oom_before) {
+            json_decref(rec);   /* out of memory (its line printed): no book of ours is unreadable */
+            rc = 1;
+            break;
+        }
+        if (f->unreadable || !raw) {
             json_object_set_new(rec, "output", json_null());
             json_object_set_new(rec, "verdict", json_string("unreadable"));
             json_object_set_new(rec, "reason", json_string(f->unreadable == WALK_UNREADABLE_FOLDER ? "folder cannot be listed" : "file cannot be read"));

@@ -4,8 +4,9 @@
  * answered while every slot generates); `parallel` worker threads (slots)
  * each own an infer_ctx and take jobs from one FIFO queue. A connection
  * thread parses and checks the request (all 4xx are decided before a job is
- * queued: JSON, types, model, prompt length), queues a job and then either
- * waits for it (plain response) or hands it to an SSE content reader
+ * queued: JSON, types, model, prompt length, by serve_parse_request, which
+ * knows nothing of MHD or threads and so is fuzzed alone), queues a job and
+ * then either waits for it (plain response) or hands it to an SSE content reader
  * (stream: true) that sends each piece of text as a chunk.
  *
  * Invariants:
@@ -47,13 +48,9 @@
 #include "llmpi/sft.h"
 
 enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED };
-enum { KIND_CHAT, KIND_COMPLETION };
 
 typedef struct serve_job {
-    int kind, stream, include_usage;
-    tok_ids prompt;
-    infer_options opt;
-    char *stops[INFER_MAX_STOP];  /* owned copies; opt.stop_strings point here */
+    serve_request req;            /* owned: prompt, options, stop strings */
     char id[48];
     long long created;
     /* guarded by srv->mu */
@@ -67,8 +64,7 @@ typedef struct serve_job {
 typedef struct {
     infer_model *im;
     const serve_config *cfg;
-    sft_template tpl;
-    int has_chat;                 /* the tokenizer has the chat specials */
+    serve_parser parser;          /* checks request bodies (serve_parse_request) */
     pthread_mutex_t mu;
     pthread_cond_t work;          /* a job was queued, or stopping */
     serve_job *head, *tail;
@@ -91,9 +87,8 @@ typedef struct {
 /* Drops one reference (srv->mu held); frees the job with the last. */
 static void job_unref(serve_job *j) {
     if (--j->refs > 0) return;
-    tok_ids_free(&j->prompt);
+    serve_request_free(&j->req);
     tok_bytes_free(&j->text);
-    for (int i = 0; i < INFER_MAX_STOP; i++) free(j->stops[i]);
     pthread_cond_destroy(&j->changed);
     free(j);
 }
@@ -126,12 +121,13 @@ static int run_job(serve_server *srv, infer_ctx *c, serve_job *j, infer_result *
     memset(res, 0, sizeof *res);
     gpt_kv_truncate(&c->kv, 0);   /* an empty cache: the text depends on the request only */
     c->res = res;
-    int rc = infer_ctx_sync(c, j->prompt.ids, j->prompt.n);
+    int rc = infer_ctx_sync(c, j->req.prompt.ids, j->req.prompt.n);
     c->res = NULL;
-    res->n_prompt = j->prompt.n;
+    res->n_prompt = j->req.prompt.n;
     if (rc != 0) return -1;
     void *pair[2] = {srv, j};
-    return infer_ctx_generate(c, &j->opt, j->kind == KIND_CHAT ? no_shift : NULL, NULL, on_text, pair, NULL, res);
+    return infer_ctx_generate(c, &j->req.opt, j->req.kind == SERVE_CHAT ? no_shift : NULL, NULL, on_text, pair, NULL,
+                              res);
 }
 
 typedef struct {
@@ -190,7 +186,7 @@ static int enqueue(serve_server *srv, serve_job *j) {
     }
     j->refs = 2;
     j->state = JOB_QUEUED;
-    snprintf(j->id, sizeof j->id, "%s-%llx%llx", j->kind == KIND_CHAT ? "chatcmpl" : "cmpl",
+    snprintf(j->id, sizeof j->id, "%s-%llx%llx", j->req.kind == SERVE_CHAT ? "chatcmpl" : "cmpl",
              (unsigned long long)time(NULL), ++srv->next_id);
     j->created = (long long)time(NULL);
     if (srv->tail) srv->tail->next = j;
@@ -228,6 +224,35 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, j
     return ret;
 }
 
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, surrogates or code points above U+10FFFF), 0 if there is none;
+ * stops at a NUL (never a continuation byte). */
+static int utf8_seq_len(const unsigned char *p) {
+    unsigned c = p[0];
+    if (c < 0x80) return 1;
+    int n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (!n) return 0;
+    unsigned lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+    unsigned hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+    if (p[1] < lo || p[1] > hi) return 0;
+    for (int k = 2; k < n; k++)
+        if (p[k] < 0x80 || p[k] > 0xBF) return 0;
+    return n;
+}
+
+/* Makes the NUL-terminated s valid UTF-8 in place: a byte that starts no
+ * well-formed sequence becomes '?'. An error message goes out as a JSON
+ * string, which jansson refuses otherwise (the client then got no answer):
+ * a client's bytes may sit in it (a URL), or be cut inside a character by
+ * the message's size (a long model name). */
+static void utf8_repair(char *s) {
+    for (unsigned char *p = (unsigned char *)s; *p;) {
+        int n = utf8_seq_len(p);
+        if (n) p += n;
+        else *p++ = '?';
+    }
+}
+
 /* An OpenAI-style error: {"error": {message, type, param, code}}. */
 static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *param,
                                   const char *code, const char *fmt, ...) LL_PRINTF(5, 6);
@@ -238,6 +263,7 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    utf8_repair(msg);
     const char *type = status >= 500 ? "server_error"
                        : status == MHD_HTTP_UNAUTHORIZED ? "authentication_error"
                        : status == MHD_HTTP_NOT_FOUND ? "not_found_error"
@@ -271,26 +297,26 @@ static json_t *usage_json(const infer_result *r) {
 static json_t *completion_json(const serve_server *srv, const serve_job *j) {
     json_t *text = json_text(j->text.data, j->text.n);
     if (!text) return NULL;
-    json_t *choice = j->kind == KIND_CHAT
+    json_t *choice = j->req.kind == SERVE_CHAT
                          ? json_pack("{s:i, s:{s:s, s:o}, s:n, s:s}", "index", 0, "message", "role", "assistant",
                                      "content", text, "logprobs", "finish_reason", finish_reason(&j->res))
                          : json_pack("{s:i, s:o, s:n, s:s}", "index", 0, "text", text, "logprobs", "finish_reason",
                                      finish_reason(&j->res));
     return json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", j->id, "object",
-                     j->kind == KIND_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)j->created,
+                     j->req.kind == SERVE_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)j->created,
                      "model", srv->cfg->model_name, "choices", choice, "usage", usage_json(&j->res));
 }
 
 /* One stream chunk: delta (chat) or text (completion); finish NULL: null. */
 static json_t *chunk_json(const serve_server *srv, const serve_job *j, json_t *delta_or_text, const char *finish) {
     json_t *fin = finish ? json_string(finish) : json_null();
-    json_t *choice = j->kind == KIND_CHAT
+    json_t *choice = j->req.kind == SERVE_CHAT
                          ? json_pack("{s:i, s:o, s:n, s:o}", "index", 0, "delta", delta_or_text, "logprobs",
                                      "finish_reason", fin)
                          : json_pack("{s:i, s:o, s:n, s:o}", "index", 0, "text", delta_or_text, "logprobs",
                                      "finish_reason", fin);
     return json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", j->id, "object",
-                     j->kind == KIND_CHAT ? "chat.completion.chunk" : "text_completion", "created",
+                     j->req.kind == SERVE_CHAT ? "chat.completion.chunk" : "text_completion", "created",
                      (json_int_t)j->created, "model", srv->cfg->model_name, "choices", choice);
 }
 
@@ -325,7 +351,7 @@ static int sse_fill(sse_state *st) {
     st->out_pos = 0;
     if (st->phase == 0) {
         st->phase = 1;
-        if (j->kind == KIND_CHAT)
+        if (j->req.kind == SERVE_CHAT)
             return sse_event(&st->out, chunk_json(srv, j, json_pack("{s:s, s:s}", "role", "assistant", "content", ""),
                                                   NULL));
     }
@@ -349,7 +375,7 @@ static int sse_fill(sse_state *st) {
     infer_result res = j->res;
     pthread_mutex_unlock(&srv->mu);
     if (piece) {
-        json_t *d = j->kind == KIND_CHAT ? json_pack("{s:o}", "content", piece) : piece;
+        json_t *d = j->req.kind == SERVE_CHAT ? json_pack("{s:o}", "content", piece) : piece;
         if (sse_event(&st->out, chunk_json(srv, j, d, NULL)) != 0) return -1;
     }
     if (state < JOB_DONE) return 0;
@@ -361,11 +387,11 @@ static int sse_fill(sse_state *st) {
                               "type", "server_error", "param", "code");
         if (sse_event(&st->out, e) != 0) return -1;
     } else {
-        json_t *last = j->kind == KIND_CHAT ? json_object() : json_string("");
+        json_t *last = j->req.kind == SERVE_CHAT ? json_object() : json_string("");
         if (sse_event(&st->out, chunk_json(srv, j, last, finish_reason(&res))) != 0) return -1;
-        if (j->include_usage) {
+        if (j->req.include_usage) {
             json_t *u = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", j->id, "object",
-                                  j->kind == KIND_CHAT ? "chat.completion.chunk" : "text_completion", "created",
+                                  j->req.kind == SERVE_CHAT ? "chat.completion.chunk" : "text_completion", "created",
                                   (json_int_t)j->created, "model", srv->cfg->model_name, "choices", "usage",
                                   usage_json(&res));
             if (sse_event(&st->out, u) != 0) return -1;
@@ -401,14 +427,28 @@ static void sse_free(void *cls) {
     free(st);
 }
 
-/* ---- requests ---- */
+/* ---- requests (pure: no MHD, no threads; serve_parse_request) ---- */
 
-/* Reads the common fields into j->opt; on a bad one sends the 400 and
- * returns -1 with *ret set. */
-static int read_options(serve_server *srv, serve_job *j, json_t *req, struct MHD_Connection *conn,
-                        enum MHD_Result *ret) {
-    j->opt = srv->cfg->defaults;
-    j->opt.n_stop_strings = 0;
+/* Fills e with an OpenAI error (param and code static or NULL; the message
+ * made valid UTF-8 by utf8_repair); returns -1. */
+static int parse_fail(serve_error *e, unsigned status, const char *param, const char *code, const char *fmt, ...)
+    LL_PRINTF(5, 6);
+static int parse_fail(serve_error *e, unsigned status, const char *param, const char *code, const char *fmt, ...) {
+    e->status = status;
+    e->param = param;
+    e->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    utf8_repair(e->message);
+    return -1;
+}
+
+/* Reads the common fields into r->opt; -1 with *e on a bad one. */
+static int read_options(const serve_parser *p, serve_request *r, json_t *req, serve_error *e) {
+    r->opt = p->cfg->defaults;
+    r->opt.n_stop_strings = 0;
     static const struct { const char *name; int integer; double lo, hi; } fields[] = {
         {"max_tokens", 1, 1, 1 << 24},      {"max_completion_tokens", 1, 1, 1 << 24},
         {"temperature", 0, 0, 100},         {"top_p", 0, 0, 1},
@@ -421,59 +461,49 @@ static int read_options(serve_server *srv, serve_job *j, json_t *req, struct MHD
         double x = json_number_value(v);
         int ok = fields[i].integer ? json_is_integer(v) : json_is_number(v);
         if (!ok || !isfinite(x) || x < fields[i].lo || x > fields[i].hi ||
-            (!strcmp(fields[i].name, "top_p") && x <= 0)) {
-            *ret = send_error(conn, MHD_HTTP_BAD_REQUEST, fields[i].name, "invalid_value",
+            (!strcmp(fields[i].name, "top_p") && x <= 0))
+            return parse_fail(e, MHD_HTTP_BAD_REQUEST, fields[i].name, "invalid_value",
                               "'%s' must be %s in [%.9g, %.9g]%s", fields[i].name,
                               fields[i].integer ? "an integer" : "a number", fields[i].lo, fields[i].hi,
                               !strcmp(fields[i].name, "top_p") ? " and > 0" : "");
-            return -1;
-        }
         const char *n = fields[i].name;
-        if (!strcmp(n, "max_tokens") || !strcmp(n, "max_completion_tokens")) j->opt.max_tokens = (long)x;
-        else if (!strcmp(n, "temperature")) j->opt.sampling.temperature = (float)x;
-        else if (!strcmp(n, "top_p")) j->opt.sampling.top_p = (float)x;
-        else if (!strcmp(n, "top_k")) j->opt.sampling.top_k = (int)x;
-        else if (!strcmp(n, "min_p")) j->opt.sampling.min_p = (float)x;
-        else if (!strcmp(n, "repeat_penalty")) j->opt.sampling.repeat_penalty = (float)x;
-        else j->opt.seed = (uint64_t)json_integer_value(v);
+        if (!strcmp(n, "max_tokens") || !strcmp(n, "max_completion_tokens")) r->opt.max_tokens = (long)x;
+        else if (!strcmp(n, "temperature")) r->opt.sampling.temperature = (float)x;
+        else if (!strcmp(n, "top_p")) r->opt.sampling.top_p = (float)x;
+        else if (!strcmp(n, "top_k")) r->opt.sampling.top_k = (int)x;
+        else if (!strcmp(n, "min_p")) r->opt.sampling.min_p = (float)x;
+        else if (!strcmp(n, "repeat_penalty")) r->opt.sampling.repeat_penalty = (float)x;
+        else r->opt.seed = (uint64_t)json_integer_value(v);
     }
     json_t *n = json_object_get(req, "n");
-    if (n && !json_is_null(n) && (!json_is_integer(n) || json_integer_value(n) != 1)) {
-        *ret = send_error(conn, MHD_HTTP_BAD_REQUEST, "n", "invalid_value", "only n = 1 is supported");
-        return -1;
-    }
+    if (n && !json_is_null(n) && (!json_is_integer(n) || json_integer_value(n) != 1))
+        return parse_fail(e, MHD_HTTP_BAD_REQUEST, "n", "invalid_value", "only n = 1 is supported");
     json_t *stream = json_object_get(req, "stream");
-    if (stream && !json_is_null(stream) && !json_is_boolean(stream)) {
-        *ret = send_error(conn, MHD_HTTP_BAD_REQUEST, "stream", "invalid_type", "'stream' must be a boolean");
-        return -1;
-    }
-    j->stream = stream && json_is_true(stream);
+    if (stream && !json_is_null(stream) && !json_is_boolean(stream))
+        return parse_fail(e, MHD_HTTP_BAD_REQUEST, "stream", "invalid_type", "'stream' must be a boolean");
+    r->stream = stream && json_is_true(stream);
     json_t *so = json_object_get(req, "stream_options");
-    j->include_usage = so && json_is_object(so) && json_is_true(json_object_get(so, "include_usage"));
+    r->include_usage = so && json_is_object(so) && json_is_true(json_object_get(so, "include_usage"));
     json_t *stop = json_object_get(req, "stop");
     if (stop && !json_is_null(stop)) {
         size_t count = json_is_array(stop) ? json_array_size(stop) : 1;
         int ok = json_is_string(stop) || (json_is_array(stop) && count <= INFER_MAX_STOP);
         for (size_t i = 0; ok && json_is_array(stop) && i < count; i++) ok = json_is_string(json_array_get(stop, i));
-        if (!ok) {
-            *ret = send_error(conn, MHD_HTTP_BAD_REQUEST, "stop", "invalid_type",
+        if (!ok)
+            return parse_fail(e, MHD_HTTP_BAD_REQUEST, "stop", "invalid_type",
                               "'stop' must be a string or an array of at most %d strings", INFER_MAX_STOP);
-            return -1;
-        }
         for (size_t i = 0; i < count; i++) {
             json_t *s = json_is_array(stop) ? json_array_get(stop, i) : stop;
             if (json_string_length(s) == 0) continue;
             char *copy = ll_malloc(json_string_length(s) + 1);
-            if (!copy) { *ret = send_error(conn, 500, NULL, NULL, "out of memory"); return -1; }
+            if (!copy) return parse_fail(e, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, "out of memory");
             memcpy(copy, json_string_value(s), json_string_length(s) + 1);
-            j->stops[j->opt.n_stop_strings] = copy;
-            j->opt.stop_strings[j->opt.n_stop_strings++] = copy;
+            r->stops[r->opt.n_stop_strings] = copy;
+            r->opt.stop_strings[r->opt.n_stop_strings++] = copy;
         }
     }
-    if (infer_sampling_check(&j->opt.sampling) != 0) {
-        *ret = send_error(conn, MHD_HTTP_BAD_REQUEST, NULL, "invalid_value", "invalid sampler settings");
-        return -1;
-    }
+    if (infer_sampling_check(&r->opt.sampling) != 0)
+        return parse_fail(e, MHD_HTTP_BAD_REQUEST, NULL, "invalid_value", "invalid sampler settings");
     return 0;
 }
 
@@ -505,23 +535,17 @@ fail:
     return NULL;
 }
 
-/* Renders messages (system..., then (user, assistant)*, user) into j->prompt
- * as `llmpi chat` would see them. On bad messages sends the 400. */
-static int render_messages(serve_server *srv, serve_job *j, json_t *msgs, struct MHD_Connection *conn,
-                           enum MHD_Result *ret) {
-    if (!srv->has_chat) {
-        *ret = send_error(conn, MHD_HTTP_BAD_REQUEST, "messages", "chat_not_supported",
+/* Renders messages (system..., then (user, assistant)*, user) into
+ * r->prompt as `llmpi chat` would see them; -1 with *e on bad messages. */
+static int render_messages(const serve_parser *p, serve_request *r, json_t *msgs, serve_error *e) {
+    if (!p->has_chat)
+        return parse_fail(e, MHD_HTTP_BAD_REQUEST, "messages", "chat_not_supported",
                           "this model's tokenizer has no chat template specials: use /v1/completions");
-        return -1;
-    }
-    if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
-        *ret = send_error(conn, MHD_HTTP_BAD_REQUEST, "messages", "invalid_type",
-                          "'messages' must be a non-empty array");
-        return -1;
-    }
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
+        return parse_fail(e, MHD_HTTP_BAD_REQUEST, "messages", "invalid_type", "'messages' must be a non-empty array");
     sft_conv conv;
     sft_conv_init(&conv);
-    sft_rendered r = {0};
+    sft_rendered out = {0};
     tok_bytes system = {0};
     char *user = NULL, *text = NULL;
     size_t user_len = 0, len = 0, i;
@@ -560,75 +584,131 @@ static int render_messages(serve_server *srv, serve_job *j, json_t *msgs, struct
     }
     if (!problem && !user) problem = "the last message must be a user message";
     if (problem) {
-        *ret = send_error(conn, MHD_HTTP_BAD_REQUEST, "messages", "invalid_value", "%s", problem);
+        parse_fail(e, MHD_HTTP_BAD_REQUEST, "messages", "invalid_value", "%s", problem);
         goto done;
     }
     if (system.n && !sft_text_blank(system.data, system.n) &&
         sft_conv_set_system(&conv, system.data, system.n) != 0)
         goto oom;
-    if (sft_conv_add_turn(&conv, user, user_len, "", 0) != 0 || sft_render(&srv->tpl, &conv, NULL, &r) != 0)
+    if (sft_conv_add_turn(&conv, user, user_len, "", 0) != 0 || sft_render(&p->tpl, &conv, NULL, &out) != 0)
         goto oom;
     /* without what closes the conversation: the empty answer's <|end|> and <|endoftext|> */
-    size_t n = r.ids.n - 2, cap = (size_t)srv->im->model.cfg.block_size;
+    size_t n = out.ids.n - 2, cap = p->context;
     if (n + 1 > cap) {
-        *ret = send_error(conn, MHD_HTTP_BAD_REQUEST, "messages", "context_length_exceeded",
-                          "the messages are %zu tokens; the model's context of %zu leaves no room for an answer",
-                          n, cap);
+        parse_fail(e, MHD_HTTP_BAD_REQUEST, "messages", "context_length_exceeded",
+                   "the messages are %zu tokens; the model's context of %zu leaves no room for an answer", n, cap);
         goto done;
     }
-    j->prompt.n = 0;
+    r->prompt.n = 0;
     for (size_t k = 0; k < n; k++) {
-        if (j->prompt.n == j->prompt.cap) {
-            size_t c2 = j->prompt.cap ? 2 * j->prompt.cap : 64;
-            int32_t *g = ll_realloc(j->prompt.ids, c2 * sizeof *g);
+        if (r->prompt.n == r->prompt.cap) {
+            size_t c2 = r->prompt.cap ? 2 * r->prompt.cap : 64;
+            int32_t *g = ll_realloc(r->prompt.ids, c2 * sizeof *g);
             if (!g) goto oom;
-            j->prompt.ids = g;
-            j->prompt.cap = c2;
+            r->prompt.ids = g;
+            r->prompt.cap = c2;
         }
-        j->prompt.ids[j->prompt.n++] = r.ids.ids[k];
+        r->prompt.ids[r->prompt.n++] = out.ids.ids[k];
     }
     rc = 0;
     goto done;
 oom:
-    *ret = send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, "could not render the messages");
+    parse_fail(e, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, "could not render the messages");
 done:
     free(text);
     free(user);
     tok_bytes_free(&system);
-    sft_rendered_free(&r);
+    sft_rendered_free(&out);
     sft_conv_free(&conv);
     return rc;
 }
 
 /* The prompt of a completion: a string (empty: a new document). */
-static int read_prompt(serve_server *srv, serve_job *j, json_t *prompt, struct MHD_Connection *conn,
-                       enum MHD_Result *ret) {
+static int read_prompt(const serve_parser *p, serve_request *r, json_t *prompt, serve_error *e) {
     if (json_is_array(prompt) && json_array_size(prompt) == 1) prompt = json_array_get(prompt, 0);
-    if (!json_is_string(prompt)) {
-        *ret = send_error(conn, MHD_HTTP_BAD_REQUEST, "prompt", "invalid_type", "'prompt' must be a string");
-        return -1;
-    }
-    if (tok_encode(srv->im->tok, json_string_value(prompt), json_string_length(prompt), 0, &j->prompt) != 0) {
-        *ret = send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, "could not encode the prompt");
-        return -1;
-    }
-    size_t cap = (size_t)srv->im->model.cfg.block_size;
-    if (j->prompt.n > cap) {
-        *ret = send_error(conn, MHD_HTTP_BAD_REQUEST, "prompt", "context_length_exceeded",
-                          "the prompt is %zu tokens, longer than the model's context of %zu", j->prompt.n, cap);
-        return -1;
-    }
-    if (j->prompt.n == 0) {   /* as infer_generate: a new document starts after end-of-text */
-        int32_t eot = tok_eot_id(srv->im->tok);
+    if (!json_is_string(prompt))
+        return parse_fail(e, MHD_HTTP_BAD_REQUEST, "prompt", "invalid_type", "'prompt' must be a string");
+    if (tok_encode(p->tok, json_string_value(prompt), json_string_length(prompt), 0, &r->prompt) != 0)
+        return parse_fail(e, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, "could not encode the prompt");
+    size_t cap = p->context;
+    if (r->prompt.n > cap)
+        return parse_fail(e, MHD_HTTP_BAD_REQUEST, "prompt", "context_length_exceeded",
+                          "the prompt is %zu tokens, longer than the model's context of %zu", r->prompt.n, cap);
+    if (r->prompt.n == 0) {   /* as infer_generate: a new document starts after end-of-text */
         tok_ids one = {0};
         one.ids = ll_malloc(sizeof *one.ids);
-        if (!one.ids) { *ret = send_error(conn, 500, NULL, NULL, "out of memory"); return -1; }
-        one.ids[0] = eot;
+        if (!one.ids) return parse_fail(e, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, "out of memory");
+        one.ids[0] = tok_eot_id(p->tok);
         one.n = one.cap = 1;
-        tok_ids_free(&j->prompt);
-        j->prompt = one;
+        tok_ids_free(&r->prompt);
+        r->prompt = one;
     }
     return 0;
+}
+
+/* See serve.h. */
+void serve_parser_init(serve_parser *p, const serve_config *cfg, const tokenizer *tok, size_t context) {
+    memset(p, 0, sizeof *p);
+    p->cfg = cfg;
+    p->tok = tok;
+    p->context = context;
+    p->has_chat = tok_special_id(tok, TOK_END) >= 0 && tok_special_id(tok, TOK_USER) >= 0;
+    if (p->has_chat && sft_template_init(&p->tpl, tok) != 0) p->has_chat = 0;
+}
+
+/* See serve.h. */
+void serve_request_free(serve_request *r) {
+    tok_ids_free(&r->prompt);
+    for (int i = 0; i < INFER_MAX_STOP; i++) free(r->stops[i]);
+    memset(r, 0, sizeof *r);
+}
+
+/* See serve.h. */
+int serve_parse_request(const serve_parser *p, int kind, const char *body, size_t n, serve_request *out,
+                        serve_error *err) {
+    memset(out, 0, sizeof *out);
+    memset(err, 0, sizeof *err);
+    out->kind = kind;
+    json_error_t jerr;
+    json_t *req = json_loadb(body ? body : "", n, 0, &jerr);
+    if (!req) return parse_fail(err, MHD_HTTP_BAD_REQUEST, NULL, "invalid_json", "malformed JSON: %s", jerr.text);
+    int rc = -1;
+    if (!json_is_object(req)) {
+        parse_fail(err, MHD_HTTP_BAD_REQUEST, NULL, "invalid_type", "the body must be a JSON object");
+        goto done;
+    }
+    json_t *model = json_object_get(req, "model");
+    if (model && !json_is_null(model) &&
+        (!json_is_string(model) || strcmp(json_string_value(model), p->cfg->model_name) != 0)) {
+        parse_fail(err, MHD_HTTP_BAD_REQUEST, "model", "model_not_found",
+                   "the model '%s' does not exist (this server has '%s')",
+                   json_is_string(model) ? json_string_value(model) : "?", p->cfg->model_name);
+        goto done;
+    }
+    if (read_options(p, out, req, err) != 0) goto done;
+    if (kind == SERVE_CHAT) {
+        json_t *msgs = json_object_get(req, "messages");
+        if (!msgs) {
+            parse_fail(err, MHD_HTTP_BAD_REQUEST, "messages", "missing", "'messages' is required");
+            goto done;
+        }
+        if (render_messages(p, out, msgs, err) != 0) goto done;
+    } else {
+        json_t *prompt = json_object_get(req, "prompt");
+        if (!prompt) {
+            parse_fail(err, MHD_HTTP_BAD_REQUEST, "prompt", "missing", "'prompt' is required");
+            goto done;
+        }
+        if (read_prompt(p, out, prompt, err) != 0) goto done;
+    }
+    rc = 0;
+done:
+    json_decref(req);
+    if (rc != 0) {
+        serve_request_free(out);
+        out->kind = kind;
+    }
+    return rc;
 }
 
 /* Waits for a plain (not streamed) job and sends its response. */
@@ -655,48 +735,26 @@ static enum MHD_Result answer_plain(serve_server *srv, serve_req *rq, struct MHD
     return send_json(conn, MHD_HTTP_OK, o);
 }
 
-/* Handles a complete POST body for a completion endpoint. */
+/* Handles a complete POST body for a completion endpoint: every 4xx comes
+ * from serve_parse_request, before a job exists. */
 static enum MHD_Result handle_completion(serve_server *srv, serve_req *rq, struct MHD_Connection *conn, int kind) {
-    json_error_t jerr;
-    json_t *req = json_loadb(rq->body.data ? rq->body.data : "", rq->body.n, 0, &jerr);
-    if (!req) return send_error(conn, MHD_HTTP_BAD_REQUEST, NULL, "invalid_json", "malformed JSON: %s", jerr.text);
-    enum MHD_Result ret = MHD_NO;
+    serve_request req;
+    serve_error err;
+    if (serve_parse_request(&srv->parser, kind, rq->body.data, rq->body.n, &req, &err) != 0)
+        return send_error(conn, err.status, err.param, err.code, "%s", err.message);
     serve_job *j = ll_calloc(1, sizeof *j);
-    if (!j) { json_decref(req); return send_error(conn, 500, NULL, NULL, "out of memory"); }
+    if (!j) { serve_request_free(&req); return send_error(conn, 500, NULL, NULL, "out of memory"); }
     pthread_cond_init(&j->changed, NULL);
     j->refs = 1;
-    j->kind = kind;
-    if (!json_is_object(req)) {
-        ret = send_error(conn, MHD_HTTP_BAD_REQUEST, NULL, "invalid_type", "the body must be a JSON object");
-        goto refuse;
-    }
-    json_t *model = json_object_get(req, "model");
-    if (model && !json_is_null(model) &&
-        (!json_is_string(model) || strcmp(json_string_value(model), srv->cfg->model_name) != 0)) {
-        ret = send_error(conn, MHD_HTTP_BAD_REQUEST, "model", "model_not_found",
-                         "the model '%s' does not exist (this server has '%s')",
-                         json_is_string(model) ? json_string_value(model) : "?", srv->cfg->model_name);
-        goto refuse;
-    }
-    if (read_options(srv, j, req, conn, &ret) != 0) goto refuse;
-    if (kind == KIND_CHAT) {
-        json_t *msgs = json_object_get(req, "messages");
-        if (!msgs) { ret = send_error(conn, MHD_HTTP_BAD_REQUEST, "messages", "missing", "'messages' is required"); goto refuse; }
-        if (render_messages(srv, j, msgs, conn, &ret) != 0) goto refuse;
-    } else {
-        json_t *prompt = json_object_get(req, "prompt");
-        if (!prompt) { ret = send_error(conn, MHD_HTTP_BAD_REQUEST, "prompt", "missing", "'prompt' is required"); goto refuse; }
-        if (read_prompt(srv, j, prompt, conn, &ret) != 0) goto refuse;
-    }
-    json_decref(req);
-    req = NULL;
+    j->req = req;   /* the job owns the prompt and the stop strings now */
+    enum MHD_Result ret = MHD_NO;
     int refused = enqueue(srv, j);
     if (refused) {
         ret = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "server_busy",
                          refused == 2 ? "the server is shutting down" : "too many requests are waiting");
         goto refuse;
     }
-    if (!j->stream) {
+    if (!j->req.stream) {
         rq->job = j;   /* the completed callback drops the connection's reference */
         return answer_plain(srv, rq, conn);
     }
@@ -723,7 +781,6 @@ static enum MHD_Result handle_completion(serve_server *srv, serve_req *rq, struc
     MHD_destroy_response(r);
     return ret;
 refuse:
-    json_decref(req);
     pthread_mutex_lock(&srv->mu);
     job_unref(j);
     pthread_mutex_unlock(&srv->mu);
@@ -798,7 +855,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rq->too_large)
         return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, NULL, "request_too_large",
                           "the body is larger than %zu bytes", srv->cfg->max_body);
-    return handle_completion(srv, rq, conn, chat ? KIND_CHAT : KIND_COMPLETION);
+    return handle_completion(srv, rq, conn, chat ? SERVE_CHAT : SERVE_COMPLETION);
 }
 
 /* MHD: the request is over (answered, or the client is gone). */
@@ -850,8 +907,7 @@ int serve_run(infer_model *im, const serve_config *cfg, const volatile sig_atomi
     memset(&srv, 0, sizeof srv);
     srv.im = im;
     srv.cfg = cfg;
-    srv.has_chat = tok_special_id(im->tok, TOK_END) >= 0 && tok_special_id(im->tok, TOK_USER) >= 0;
-    if (srv.has_chat && sft_template_init(&srv.tpl, im->tok) != 0) srv.has_chat = 0;
+    serve_parser_init(&srv.parser, cfg, im->tok, (size_t)im->model.cfg.block_size);
     if (cfg->parallel < 1 || cfg->threads < 1 || cfg->max_queue < 1) {
         ll_error("serve: parallel, threads and max_queue must be >= 1");
         return -1;

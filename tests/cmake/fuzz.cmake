@@ -6,6 +6,7 @@
 #                        and tests/fuzz/regress/<t> (every crash found, kept
 #                        fixed) through the target, built with this build's
 #                        compiler and sanitizers (regress_main.c)
+#   serve_utf8           serve answers errors holding invalid UTF-8 with JSON
 #   fuzz_run             labels fuzz + long: tests/fuzz/run.sh builds the real
 #                        libFuzzer targets with clang into build-fuzz/ and runs
 #                        each for LLMPI_FUZZ_SECONDS (default 60)
@@ -17,7 +18,7 @@ add_test(NAME hardening_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/harden
 set_tests_properties(hardening_cli PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 300)
 
 option(LLMPI_FUZZ "Build the libFuzzer targets (clang only)" OFF)
-set(LLMPI_FUZZ_TARGETS tok config store ckpt sft st)
+set(LLMPI_FUZZ_TARGETS tok config store ckpt sft st http)
 set(_fuzz_dir ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 foreach(t ${LLMPI_FUZZ_TARGETS})
   add_executable(fuzz_regress_${t} ${_fuzz_dir}/fuzz_${t}.c ${_fuzz_dir}/regress_main.c)
@@ -34,3 +35,8 @@ endforeach()
 add_test(NAME fuzz_run COMMAND bash ${_fuzz_dir}/run.sh)
 set_tests_properties(fuzz_run PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 3600
   LABELS "fuzz;long")
+
+# serve_utf8: `llmpi serve` answers errors whose message held invalid UTF-8
+# (a cut model name, found by fuzz_http; a %FF in the URL) with their JSON body
+add_test(NAME serve_utf8 COMMAND bash ${_fuzz_dir}/serve_utf8.sh)
+set_tests_properties(serve_utf8 PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 300)

@@ -2,7 +2,7 @@
 # run.sh: builds the libFuzzer targets with clang (-fsanitize=fuzzer,address,
 # undefined) into build-fuzz/ and runs each for a bounded time.
 #
-#   tests/fuzz/run.sh [TARGET...]     default: tok config store ckpt sft st
+#   tests/fuzz/run.sh [TARGET...]     default: tok config store ckpt sft st http
 #
 # Environment: LLMPI_FUZZ_SECONDS (per target, default 60), LLMPI_FUZZ_JOBS
 # (build jobs, default 2), LLMPI_FUZZ_BUILD (default <root>/build-fuzz).
@@ -18,7 +18,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 seconds=${LLMPI_FUZZ_SECONDS:-60}
 build=${LLMPI_FUZZ_BUILD:-$root/build-fuzz}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(tok config store ckpt sft st)
+[ ${#targets[@]} -gt 0 ] || targets=(tok config store ckpt sft st http)
 
 command -v clang > /dev/null || { echo "run.sh: clang not found (scripts/setup --fuzz)"; exit 77; }
 echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' > "${TMPDIR:-/tmp}/llmpi-fuzz-probe.$$.c"
