@@ -86,6 +86,31 @@ mtrain --set train.sample_every=3 --out "$T/msamp" >/dev/null 2>"$T/stderr" || f
 same_checkpoints "$T/mplain" "$T/msamp"
 [ "$(wc -l <"$T/msamp/samples.jsonl")" -eq 6 ] || fail "2 ranks: expected 6 samples (rank 0 alone writes)"
 
+# ---- SFT: the prompt is a user message in the chat template ----
+"$BIN" tokenizer train --input "$SRC/data/tinyshakespeare.txt" --vocab-size 512 --out "$T/tok" --quiet \
+    >/dev/null 2>"$T/stderr" || fail "tokenizer train"
+"$BIN" prepare --tokenizer "$T/tok/tokenizer.json" --input "$SRC/data/tinyshakespeare.txt" --out "$T/b.h5" \
+    >/dev/null 2>"$T/stderr" || fail "prepare (BPE)"
+"$BIN" pretrain --config "$SRC/configs/tiny.ini" --set train.threads=1 --set model.block_size=64 \
+    --set train.max_steps=5 --data "$T/b.h5" --out "$T/pre" >/dev/null 2>"$T/stderr" || fail "pretrain (BPE)"
+"$BIN" mix --mix "$SRC/configs/sft-demo-mix.ini" --tokenizer "$T/tok" --out "$T/sft.h5" >/dev/null 2>"$T/stderr" \
+    || fail "mix"
+sft() { "$BIN" sft --init "$T/pre/checkpoints/step-00000005.h5" --config "$SRC/configs/sft.ini" --set train.threads=1 \
+            --set train.seq_len=64 --set train.max_steps=6 --set train.ckpt_every=3 --set train.eval_every=0 \
+            --data "$T/sft.h5" "$@"; }
+sft --out "$T/splain" >/dev/null 2>"$T/stderr" || fail "sft without samples"
+sft --set train.sample_every=3 --set train.sample_tokens=12 --set "train.sample_prompt=Who are you?" \
+    --out "$T/ssamp" >"$T/ssamp.log" 2>"$T/stderr" || fail "sft with samples"
+same_checkpoints "$T/splain" "$T/ssamp"
+python3 - "$T/ssamp/samples.jsonl" <<'PY' || fail "sft samples.jsonl"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert [r["step"] for r in rows] == [3, 6], rows
+assert all(r["prompt"] == "Who are you?" and 1 <= r["tokens"] <= 12 for r in rows), rows
+# an answer, not a continuation of the template: no special shows in the text
+assert not any("<|" in r["text"] for r in rows), rows
+PY
+
 # ---- a prompt longer than the context (32 bytes) ----
 train --set train.sample_every=5 --set "train.sample_prompt=$(printf 'x%.0s' $(seq 40))" --out "$T/long" \
     >/dev/null 2>"$T/stderr" && fail "a prompt longer than the context was accepted"
