@@ -99,4 +99,5 @@ for way in ("generate", "sample", "serve"):
     t1 = best[way][1][0]
     print(json.dumps({"bench": way, "shape": a.shape, "threads": a.threads, "tokens": toks, "finish_reason": finish,
                       "seconds_n": round(tn, 4), "seconds_1": round(t1, 4),
-                      "tok_s": round((toks - 1) / (tn - t1), 2)}), flush=True)
+                      # null when noise hides the difference (a tiny model's few tokens)
+                      "tok_s": round((toks - 1) / (tn - t1), 2) if tn > t1 else None}), flush=True)

@@ -13,3 +13,6 @@ set_tests_properties(infer_greedy_torch PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV
 # train.sample_every: samples during training leave the run's bits unchanged
 add_test(NAME train_sample_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/train_sample_cli.sh)
 set_tests_properties(train_sample_cli PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 600)
+# benchmarks/infer_bench.sh on the tiny shape: every part runs, the peers agree
+add_test(NAME infer_bench_smoke COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/infer_bench_smoke.sh)
+set_tests_properties(infer_bench_smoke PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 600)
