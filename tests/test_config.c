@@ -222,6 +222,9 @@ static void test_ini_errors(void **state) {
     expect_ini_error("[train]\nseed = -1\n", 2, "is not an unsigned integer", NULL);
     expect_ini_error("[train]\nseed = 18446744073709551616\n", 2, "out of range", NULL);
     expect_ini_error("[train]\nseed = 12x\n", 2, "is not an unsigned integer", NULL);
+    expect_ini_error("[train]\nsample_prompt = a # b\n", 2, "train.sample_prompt: byte 3 (0x23)", NULL);
+    expect_ini_error("[train]\nsample_prompt = a\tb\n", 2, "train.sample_prompt: byte 2 (0x09)", NULL);
+    expect_ini_error("[train]\nsample_tokens = 0\n", 2, "train.sample_tokens = 0 is out of range", NULL);
     expect_ini_error("[train]\nlr = 0.1\n\n[train]\nlr = 0.2\n", 5, "train.lr is set twice (first on line 2)", NULL);
     expect_ini_error("[model]\nn_layer = 2\n   n_head = 2\n", 3, "continuation of model.n_layer", NULL);
     expect_ini_error("[model\nn_layer = 2\n", 1, "syntax error", NULL);
@@ -482,6 +485,23 @@ static void test_to_string_round_trip(void **state) {
     assert_int_equal(cfg_load_ini(&d, write_ini("flat.ini", s)), 0);
     assert_memory_equal(&c, &d, sizeof c);
     free(s);
+
+    /* the quiet keys (train.sample_*) appear once set, and read back */
+    c.sample_every = 50;
+    strcpy(c.sample_prompt, "ROMEO: O, \xc3\xa9t\xc3\xa9 = 'summer'");
+    s = cfg_to_string(&c);
+    assert_non_null(s);
+    assert_int_equal(count_lines(s), 27);       /* sample_tokens is still at its default */
+    assert_non_null(strstr(s, "train.sample_every=50\n"));
+    assert_non_null(strstr(s, "train.sample_prompt=ROMEO: O, \xc3\xa9t\xc3\xa9 = 'summer'\n"));
+    cfg_defaults(&d);
+    assert_int_equal(cfg_load_string(&d, s, "test"), 0);
+    assert_memory_equal(&c, &d, sizeof c);
+    cfg_defaults(&d);
+    assert_int_equal(cfg_load_ini(&d, write_ini("flat2.ini", s)), 0);
+    assert_memory_equal(&c, &d, sizeof c);
+    assert_int_equal(cfg_validate(&d), 0);
+    free(s);
     expect_ini_error("model.n_layer=3\nmodel.n_layerz=5\n", 2, "unknown key 'model.n_layerz'",
                      "did you mean model.n_layer?");
     expect_ini_error("model.n_layer=3\n[model]\nn_layer=4\n", 3, "model.n_layer is set twice", NULL);
@@ -509,8 +529,8 @@ static void test_print_aligned(void **state) {
     capture_begin(&cap, 1);
     cfg_print(&c);
     char *out = capture_end(&cap);
-    /* header + 25 keys + vocab line, values all starting in one column */
-    assert_int_equal(count_lines(out), 27);
+    /* header + 28 keys + vocab line, values all starting in one column */
+    assert_int_equal(count_lines(out), 30);
     int column = -1, rows = 0;
     for (char *line = strchr(out, '\n') + 1; *line; line = strchr(line, '\n') + 1) {
         char *p = line + 2;
@@ -521,7 +541,7 @@ static void test_print_aligned(void **state) {
         assert_int_equal(col, column);
         rows++;
     }
-    assert_int_equal(rows, 26);
+    assert_int_equal(rows, 29);
     assert_non_null(strstr(out, "  model.n_layer "));
     assert_non_null(strstr(out, "257 (from the data)"));
     free(out);

@@ -7,6 +7,9 @@
 #ifndef LLMPI_CONFIG_H
 #define LLMPI_CONFIG_H
 
+/* Bytes of a text key's value, its NUL included. */
+#define CFG_TEXT_MAX 256
+
 typedef struct {
     /* [model] */
     int n_layer, n_head, n_embd, block_size;
@@ -27,6 +30,9 @@ typedef struct {
     int zero;                /* 1: ZeRO-1, AdamW state sharded over ranks */
     float bucket_mb;         /* gradient reduction bucket size, MiB */
     int max_bad_steps;       /* consecutive non-finite steps skipped before stopping */
+    int sample_every;        /* rank 0 samples from the model every K steps (0: never) */
+    int sample_tokens;       /* new tokens per sample */
+    char sample_prompt[CFG_TEXT_MAX]; /* its prompt ("": a new document; SFT: a user message) */
 } cfg_config;
 
 /* Defaults: the tiny test model. */
@@ -46,7 +52,10 @@ int cfg_load_string(cfg_config *c, const char *text, const char *origin);
 int cfg_validate(const cfg_config *c);
 /* Prints the config as a two-column table (on rank 0). */
 void cfg_print(const cfg_config *c);
-/* Serialises to "section.key=value\n..." (for checkpoints); malloc'ed. */
+/* Serialises to "section.key=value\n..." (for checkpoints); malloc'ed.
+ * Keys that do not shape the run (train.sample_*) are written only when they
+ * differ from their default, so runs that leave them alone keep the config
+ * text (and checkpoints) they had before the keys existed. */
 char *cfg_to_string(const cfg_config *c);
 
 #endif

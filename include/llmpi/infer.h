@@ -251,4 +251,28 @@ void infer_chat_get_stats(const infer_chat *ch, infer_chat_stats *st);
  * then whole turns); *n receives their count. Valid until the next call. */
 const int32_t *infer_chat_context(const infer_chat *ch, size_t *n);
 
+/* ---- samples during training (train_sample.c; train.sample_every) ---- */
+
+typedef struct infer_train_sampler infer_train_sampler;
+
+/* Prepares rank 0's samples of a training run: the tokenizer (the byte one
+ * when tok_identity is TOK_BYTES_IDENTITY, else parsed from tok_json), the
+ * prompt (a user message in the chat template when chat is set and the
+ * tokenizer has the chat specials, else plain text; "" starts a new
+ * document), max_tokens new tokens per sample with sample's default sampler
+ * and seed, and path (RUN/samples.jsonl) opened for appending. m is only
+ * read, at each sample, and must outlive the sampler. NULL with one line on
+ * failure (a prompt longer than the context included). */
+infer_train_sampler *infer_train_sampler_open(const gpt_model *m, const char *tok_identity, const char *tok_json,
+                                              size_t tok_json_len, const char *prompt, int max_tokens, uint64_t seed,
+                                              int chat, const char *path);
+/* Draws one sample from the model's current weights, prints it (one line,
+ * JSON-escaped) and appends {"step","prompt","text","tokens",
+ * "finish_reason","seconds"} to samples.jsonl. Touches no state of the run:
+ * training is bit for bit the same with or without it. 0, or -1 with one
+ * line (out of memory); a failed append only warns, once. */
+int infer_train_sample(infer_train_sampler *s, uint64_t step);
+/* Frees the sampler (not the model); safe on NULL. */
+void infer_train_sampler_close(infer_train_sampler *s);
+
 #endif

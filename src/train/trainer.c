@@ -7,8 +7,10 @@
  * - the learning rate depends only on the step (sched_lr), the data only on
  *   the loader state, the init only on the seed: a run is a function of
  *   (config, store, seed, rank count), and a checkpoint holds all of its state;
- * - rank 0 alone writes files (checkpoints, metrics.jsonl, config.ini, and
+ * - rank 0 alone writes files (checkpoints, metrics.jsonl, config.ini, samples.jsonl, and
  *   in SFT mode the SFT store built from a mix);
+ * - samples (train.sample_every) are drawn on rank 0 from the weights
+ *   alone, with their own RNG: a run's bits do not depend on them;
  * - SFT mode changes only the data: packed rows of masked examples
  *   (loader_pack) instead of windows, and the loss counts masked targets
  *   only (targets -1 are ignored by the model); the step, the reduction, the
@@ -28,6 +30,7 @@
 
 #include "llmpi/ckpt.h"
 #include "llmpi/comm.h"
+#include "llmpi/infer.h"
 #include "llmpi/loader.h"
 #include "llmpi/metrics.h"
 #include "llmpi/optim.h"
@@ -134,6 +137,7 @@ typedef struct {
     uint64_t step, tokens_seen;
     int *inputs, *targets;
     metrics_log *metrics;    /* rank 0 only; NULL elsewhere */
+    infer_train_sampler *sampler; /* rank 0 with train.sample_every > 0; NULL elsewhere */
     double peak_gflops, comm_wait;
     int bad_steps;
     int have_store, have_model, have_adam, have_loader, have_sft;
@@ -165,6 +169,7 @@ static void run_free(run *r) {
     loader_pack_free(&r->pack[1]);
     if (r->have_sft) sft_store_free(&r->sft);
     metrics_close(r->metrics);
+    infer_train_sampler_close(r->sampler);
     free(r->inputs);
     free(r->targets);
 }
@@ -414,6 +419,8 @@ static int clear_run_dir(const char *dir) {
     char path[4400];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     if (unlink(path) != 0 && errno != ENOENT) { ll_error("%s: cannot remove: %s", path, strerror(errno)); return -1; }
+    snprintf(path, sizeof path, "%s/samples.jsonl", dir);
+    if (unlink(path) != 0 && errno != ENOENT) { ll_error("%s: cannot remove: %s", path, strerror(errno)); return -1; }
     snprintf(path, sizeof path, "%s/checkpoints", dir);
     DIR *d = opendir(path);
     if (!d) return 0;
@@ -537,6 +544,11 @@ static int setup(run *r) {
         if (cfgs) { rc = ll_write_file_atomic(path, cfgs, strlen(cfgs)); free(cfgs); } else rc = -1;
         snprintf(path, sizeof path, "%s/metrics.jsonl", r->opt.out_dir);
         if (rc == 0 && !(r->metrics = metrics_open(path))) rc = -1;
+        snprintf(path, sizeof path, "%s/samples.jsonl", r->opt.out_dir);
+        if (rc == 0 && c->sample_every > 0 &&
+            !(r->sampler = infer_train_sampler_open(&r->model, r->tokenizer, r->tokenizer_json, r->tokenizer_json_len,
+                                                    c->sample_prompt, c->sample_tokens, c->seed, r->opt.sft, path)))
+            rc = -1;
     }
     if (comm_any(rc != 0)) return -1;
 
@@ -741,6 +753,10 @@ int trainer_run(const trainer_options *opt) {
             break;
         }
         if (c->eval_every > 0 && (r.step % (uint64_t)c->eval_every == 0 || r.step == end)) rc = run_eval(&r);
+        /* rank 0 alone, reading the weights only (the other ranks go on to
+         * the next step's collectives and wait there); a failure is printed
+         * and the run goes on: samples watch the run, they are not part of it */
+        if (rc == 0 && r.sampler && r.step % (uint64_t)c->sample_every == 0) (void)infer_train_sample(r.sampler, r.step);
         if (rc == 0 && ((c->ckpt_every > 0 && r.step % (uint64_t)c->ckpt_every == 0) || r.step == end)) {
             rc = save_checkpoint(&r);
             saved_at_step = (int)r.step;

@@ -15,6 +15,11 @@
  *   end); lines hold up to 4096 bytes, comments included.
  * - cfg_validate also refuses a model or batch whose sizes overflow, exceed
  *   what gpt.c accepts or exceed this machine's memory, before any allocation.
+ * - Text keys (train.sample_prompt) hold at most CFG_TEXT_MAX - 1 bytes and
+ *   no ';', '#' or control byte, so an INI line carries them unchanged.
+ * - Quiet keys (train.sample_*: what rank 0 prints on the side, never the
+ *   run's numbers) are serialised only when set, so the config text and the
+ *   checkpoints of runs that leave them alone did not change when they came.
  * - cfg_to_string prints each float in the fewest digits (at most 9) that
  *   read back as the same float, so parsing its output gives bit-identical
  *   values.
@@ -39,13 +44,13 @@
 #include "llmpi/gpt.h"
 #include "llmpi/util.h"
 
-typedef enum { KEY_INT, KEY_FLOAT, KEY_U64 } key_type;
+typedef enum { KEY_INT, KEY_FLOAT, KEY_U64, KEY_TEXT } key_type;
 
 typedef struct {
     const char *name;       /* "section.key" */
     key_type type;
     size_t offset;          /* of the field in cfg_config */
-    double lo, hi;          /* bounds (ints fit exactly in a double) */
+    double lo, hi;          /* bounds (ints fit exactly in a double); unused for text */
     int lo_open, hi_open;   /* 1: bound excluded */
     const char *meaning;    /* printed as a hint after a range error */
 } key_info;
@@ -77,6 +82,9 @@ static const key_info keys[] = {
     {"train.zero", KEY_INT, F(zero), 0, 1, 0, 0, "1: ZeRO-1 (optimizer state sharded over ranks)"},
     {"train.bucket_mb", KEY_FLOAT, F(bucket_mb), 0, 1 << 16, 1, 0, "gradient all-reduce bucket, MiB"},
     {"train.max_bad_steps", KEY_INT, F(max_bad_steps), 1, INT_MAX, 0, 0, "non-finite steps in a row before stopping"},
+    {"train.sample_every", KEY_INT, F(sample_every), 0, INT_MAX, 0, 0, "steps between samples from rank 0, 0: never"},
+    {"train.sample_tokens", KEY_INT, F(sample_tokens), 1, 4096, 0, 0, "new tokens per sample"},
+    {"train.sample_prompt", KEY_TEXT, F(sample_prompt), 0, 0, 0, 0, "prompt of the samples"},
 };
 #undef F
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
@@ -111,7 +119,17 @@ void cfg_defaults(cfg_config *c) {
     c->zero = 0;
     c->bucket_mb = 25.0f;
     c->max_bad_steps = 5;
+    c->sample_every = 0;
+    c->sample_tokens = 64;
+    c->sample_prompt[0] = '\0';
 }
+
+/* 1 for a key that does not shape the run (what rank 0 prints on the side):
+ * cfg_to_string writes it only when it differs from its default. */
+static int key_is_quiet(int i) { return !strncmp(keys[i].name, "train.sample_", 13); }
+
+/* Room for any key's value as text (a text key's, the longest, included). */
+#define VALUE_MAX (CFG_TEXT_MAX + 32)
 
 /* ---- the key table ---- */
 
@@ -173,6 +191,7 @@ static int section_known(const char *section) {
 
 static void format_range(const key_info *k, char *out, size_t cap) {
     if (k->type == KEY_U64) { snprintf(out, cap, "[0, 18446744073709551615]"); return; }
+    if (k->type == KEY_TEXT) { snprintf(out, cap, "at most %d bytes", CFG_TEXT_MAX - 1); return; }
     snprintf(out, cap, "%c%.9g, %.9g%c", k->lo_open ? '(' : '[', k->lo, k->hi, k->hi_open ? ')' : ']');
 }
 
@@ -219,6 +238,23 @@ static int key_parse_value(cfg_config *c, const key_info *k, const char *text, c
             return -1;
         }
         *(float *)((char *)c + k->offset) = stored;
+    } else if (k->type == KEY_TEXT) {
+        /* Only text that an INI line and cfg_to_string's form both carry
+         * unchanged: no comment characters, no control bytes. */
+        size_t n = strlen(text);
+        if (n >= CFG_TEXT_MAX) {
+            snprintf(err, cap, "%s is %zu bytes long, more than %s", k->name, n, range);
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            unsigned char ch = (unsigned char)text[i];
+            if (ch == ';' || ch == '#' || ch < 0x20 || ch == 0x7f) {
+                snprintf(err, cap, "%s: byte %zu (0x%02x) is a comment character (';' '#') or a control byte, "
+                         "which a config line cannot carry", k->name, i + 1, ch);
+                return -1;
+            }
+        }
+        memcpy((char *)c + k->offset, text, n + 1);
     } else {
         /* strtoull accepts "-1" and wraps it: a seed must be written as digits. */
         if (text[0] < '0' || text[0] > '9') {
@@ -265,6 +301,7 @@ static int key_format_value(const cfg_config *c, const key_info *k, char *out, s
         }
         return n;
     }
+    case KEY_TEXT: return snprintf(out, cap, "%s", p);
     default: return snprintf(out, cap, "%llu", *(const unsigned long long *)p);
     }
 }
@@ -615,10 +652,20 @@ static int check_sizes(const cfg_config *c) {
 int cfg_validate(const cfg_config *c) {
     for (int i = 0; i < N_KEYS; i++) {
         const key_info *k = &keys[i];
+        if (k->type == KEY_TEXT) {
+            const char *p = (const char *)c + k->offset;
+            char problem[400];
+            cfg_config tmp;
+            if (!memchr(p, '\0', CFG_TEXT_MAX) || key_parse_value(&tmp, k, p, problem, sizeof problem) != 0) {
+                ll_error("config: %s", memchr(p, '\0', CFG_TEXT_MAX) ? problem : "a text key is not terminated");
+                return -1;
+            }
+            continue;
+        }
         if (k->type == KEY_U64) continue;
         double v = key_value(c, k);
         if (!isfinite(v) || !in_range(k, v)) {
-            char range[64], val[64];
+            char range[64], val[VALUE_MAX];
             format_range(k, range, sizeof range);
             key_format_value(c, k, val, sizeof val);
             ll_error("config: %s = %s is out of range %s (%s)", k->name, val, range, k->meaning);
@@ -649,23 +696,28 @@ void cfg_print(const cfg_config *c) {
     }
     ll_log("config:\n");
     for (int i = 0; i < N_KEYS; i++) {
-        char val[64];
+        char val[VALUE_MAX];
         key_format_value(c, &keys[i], val, sizeof val);
-        ll_log("  %-*s  %s\n", width, keys[i].name, val);
+        ll_log("  %-*s  %s\n", width, keys[i].name, keys[i].type == KEY_TEXT && !val[0] ? "(empty)" : val);
     }
     if (c->vocab_size > 0) ll_log("  %-*s  %d (from the data)\n", width, "model.vocab_size", c->vocab_size);
 }
 
 /* Returns a malloc'ed "section.key=value\n" line per key, in table order
- * (vocab_size excluded: it is not a key), or NULL on out of memory. */
+ * (vocab_size excluded: it is not a key; a quiet key only when it differs
+ * from its default), or NULL on out of memory. */
 char *cfg_to_string(const cfg_config *c) {
-    size_t cap = (size_t)N_KEYS * 96 + 1, len = 0;
+    size_t cap = (size_t)N_KEYS * (64 + VALUE_MAX) + 1, len = 0;
     char *out = ll_malloc(cap);
     if (!out) return NULL;
     out[0] = '\0';
+    cfg_config def;
+    cfg_defaults(&def);
     for (int i = 0; i < N_KEYS; i++) {
-        char val[64];
+        char val[VALUE_MAX], def_val[VALUE_MAX];
         key_format_value(c, &keys[i], val, sizeof val);
+        key_format_value(&def, &keys[i], def_val, sizeof def_val);
+        if (key_is_quiet(i) && !strcmp(val, def_val)) continue;
         len += (size_t)snprintf(out + len, cap - len, "%s=%s\n", keys[i].name, val);
     }
     return out;
