@@ -28,22 +28,34 @@ typedef struct {
 } loader_state;
 
 /* ---- SFT rows (packing) ----
- * The examples of an SFT split (sft_split), in their stored order, are
- * packed greedily into rows of seq_len+1 tokens: an example goes into the
- * current row when it fits, else it starts the next row; an example never
+ * The examples of an SFT split (sft_split) are packed into rows of
+ * seq_len+1 tokens by bounded best fit: taking the examples in stored order,
+ * each goes into the open row whose free room it fills most tightly (ties:
+ * the oldest row), else it opens a new row; at most LOADER_PACK_OPEN rows
+ * are open, opening one more closes the oldest, and a full row closes. Rows
+ * are numbered in the order they open; a row lists its examples in stored
+ * order. So an example lands in a row opened at most LOADER_PACK_OPEN - 1
+ * openings before the one in-order packing would have put it near: the
+ * mix's interleaving holds to within that many rows. An example never
  * straddles two rows; one longer than seq_len+1 is cut to seq_len+1 tokens
- * (alone in its row) and counted as truncated. The rest of a row is padding
- * (pad_id, never a target). A row becomes a training pair like a window:
- * inputs = row[0..T-1], targets[t] = row[t+1] when the loss mask marks row
- * position t+1, else -1 (ignored by the loss). The rows depend only on the
- * split and seq_len. */
+ * (alone in its row) and counted as truncated (also per source). The rest
+ * of a row is padding (pad_id, never a target). A row becomes a training
+ * pair like a window: inputs = row[0..T-1], targets[t] = row[t+1] when the
+ * loss mask marks row position t+1, else -1 (ignored by the loss). The rows
+ * depend only on the split and seq_len (no RNG, not the rank count). */
+#ifndef LOADER_PACK_OPEN
+#define LOADER_PACK_OPEN 32
+#endif
 typedef struct {
     const sft_split *split;
     int seq_len;
     int32_t pad_id;
     uint64_t n_rows;
-    uint64_t *row_first;    /* (n_rows + 1): row r holds examples [row_first[r], row_first[r+1]) */
+    uint64_t *row_first;    /* (n_rows + 1): row r holds order[row_first[r] .. row_first[r+1]) */
+    uint64_t *order;        /* (n_examples): example indices, row after row */
     uint64_t n_truncated;   /* examples cut to seq_len+1 tokens */
+    uint64_t *source_truncated; /* (n_sources): of them, per example_source */
+    int n_sources;          /* 1 + the largest example_source of the split */
     uint64_t slots_used;    /* token slots of all rows holding example tokens */
 } loader_pack;
 
