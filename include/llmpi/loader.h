@@ -34,9 +34,8 @@ typedef struct {
  * the oldest row), else it opens a new row; at most LOADER_PACK_OPEN rows
  * are open, opening one more closes the oldest, and a full row closes. Rows
  * are numbered in the order they open; a row lists its examples in stored
- * order. So an example lands in a row opened at most LOADER_PACK_OPEN - 1
- * openings before the one in-order packing would have put it near: the
- * mix's interleaving holds to within that many rows. An example never
+ * order. So an example lands in one of the LOADER_PACK_OPEN most recently
+ * opened rows: the mix's interleaving holds to within that many rows. An example never
  * straddles two rows; one longer than seq_len+1 is cut to seq_len+1 tokens
  * (alone in its row) and counted as truncated (also per source). The rest
  * of a row is padding (pad_id, never a target). A row becomes a training
