@@ -63,6 +63,9 @@ int loader_pack_init(loader_pack *p, const sft_split *sp, int seq_len, int32_t p
 void loader_pack_free(loader_pack *p);
 /* Writes row r's inputs and targets (seq_len each). */
 void loader_pack_row(const loader_pack *p, uint64_t r, int *inputs, int *targets);
+/* Writes the example_source of each of row r's seq_len targets (the source
+ * of the token at row position t+1), -1 on padding. */
+void loader_pack_row_sources(const loader_pack *p, uint64_t r, int *sources);
 /* Fraction of the rows' seq_len+1 token slots that are padding. */
 double loader_pack_padding(const loader_pack *p);
 
@@ -128,6 +131,9 @@ int loader_eval_init(loader_eval *e, store_reader *s, store_split split, int seq
 /* SFT mode: rows 0..n_rows-1 of p, shared among ranks like windows. */
 int loader_eval_init_sft(loader_eval *e, const loader_pack *p, int batch_size, long n_rows, int rank, int nranks);
 int loader_eval_next(loader_eval *e, int *inputs, int *targets, int *rows);
+/* SFT mode: also each target's source (loader_pack_row_sources), when
+ * sources (room for batch_size x seq_len) is non-NULL. */
+int loader_eval_next_sources(loader_eval *e, int *inputs, int *targets, int *sources, int *rows);
 void loader_eval_free(loader_eval *e);
 
 #endif

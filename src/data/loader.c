@@ -338,11 +338,19 @@ int loader_eval_init(loader_eval *e, store_reader *s, store_split split, int seq
  * nranks, ...) into inputs and targets; *rows = how many, 0 at the end. -1
  * (one line) on a read error. */
 int loader_eval_next(loader_eval *e, int *inputs, int *targets, int *rows) {
+    return loader_eval_next_sources(e, inputs, targets, NULL, rows);
+}
+
+/* loader_eval_next, and on packed rows each target's source when sources is
+ * non-NULL. */
+int loader_eval_next_sources(loader_eval *e, int *inputs, int *targets, int *sources, int *rows) {
     const int T = e->seq_len;
     int b = 0;
     if (e->pack) {
-        for (; b < e->batch_size && e->next < e->n_windows; b++, e->next += e->nranks)
+        for (; b < e->batch_size && e->next < e->n_windows; b++, e->next += e->nranks) {
             loader_pack_row(e->pack, (uint64_t)e->next, inputs + (size_t)b * T, targets + (size_t)b * T);
+            if (sources) loader_pack_row_sources(e->pack, (uint64_t)e->next, sources + (size_t)b * T);
+        }
         *rows = b;
         return 0;
     }
@@ -462,6 +470,21 @@ void loader_pack_row(const loader_pack *p, uint64_t r, int *inputs, int *targets
         if (at < T) inputs[at] = p->pad_id;
         if (at > 0) targets[at - 1] = -1;
     }
+}
+
+/* Row r's sources, slot by slot like loader_pack_row's targets. */
+void loader_pack_row_sources(const loader_pack *p, uint64_t r, int *sources) {
+    const int T = p->seq_len;
+    const sft_split *sp = p->split;
+    int at = 0;
+    for (uint64_t j = p->row_first[r]; j < p->row_first[r + 1]; j++) {
+        uint64_t k = p->order[j], len = sp->offsets[k + 1] - sp->offsets[k];
+        if (len > (uint64_t)T + 1) len = (uint64_t)T + 1;
+        for (uint64_t i = 0; i < len; i++, at++)
+            if (at > 0) sources[at - 1] = sp->source[k];
+    }
+    for (; at <= T; at++)
+        if (at > 0) sources[at - 1] = -1;
 }
 
 /* SFT mode: windows become the pack's rows, read in order. */
