@@ -42,9 +42,7 @@ typedef struct {
  * pair like a window: inputs = row[0..T-1], targets[t] = row[t+1] when the
  * loss mask marks row position t+1, else -1 (ignored by the loss). The rows
  * depend only on the split and seq_len (no RNG, not the rank count). */
-#ifndef LOADER_PACK_OPEN
 #define LOADER_PACK_OPEN 32
-#endif
 typedef struct {
     const sft_split *split;
     int seq_len;
