@@ -244,6 +244,91 @@ static void test_pack(void **state) {
     loader_pack_free(&p);
 }
 
+/* A split of n examples with the given lengths (token = 1000 * example +
+ * position, all targets); source = example index mod 3. */
+static void make_split_lens(sft_split *sp, int n, const int *lens, int32_t *tokens, uint8_t *mask,
+                            uint64_t *offsets, uint16_t *source) {
+    uint64_t at = 0;
+    offsets[0] = 0;
+    for (int k = 0; k < n; k++) {
+        for (int i = 0; i < lens[k]; i++, at++) {
+            tokens[at] = 1000 * k + i;
+            mask[at] = 1;
+        }
+        offsets[k + 1] = at;
+        source[k] = (uint16_t)(k % 3);
+    }
+    *sp = (sft_split){(uint64_t)n, at, tokens, mask, offsets, source};
+}
+
+/* Best fit: lengths 5, 5, 3, 3 in rows of 8 make 2 full rows (in-order
+ * packing would need 3); each row lists its examples in stored order. */
+static void test_pack_best_fit(void **state) {
+    (void)state;
+    const int lens[4] = {5, 5, 3, 3};
+    int32_t tokens[16];
+    uint8_t mask[16];
+    uint64_t offsets[5];
+    uint16_t source[4];
+    sft_split sp;
+    make_split_lens(&sp, 4, lens, tokens, mask, offsets, source);
+    loader_pack p;
+    assert_int_equal(loader_pack_init(&p, &sp, 7, 9999), 0);
+    assert_int_equal(p.n_rows, 2);
+    const uint64_t order[4] = {0, 2, 1, 3}, first[3] = {0, 2, 4};
+    assert_memory_equal(p.order, order, sizeof order);
+    assert_memory_equal(p.row_first, first, sizeof first);
+    assert_true(loader_pack_padding(&p) == 0.0);
+    int in[7], tg[7];
+    loader_pack_row(&p, 1, in, tg);
+    const int in1[7] = {1000, 1001, 1002, 1003, 1004, 3000, 3001}, tg1[7] = {1001, 1002, 1003, 1004, 3000, 3001, 3002};
+    assert_memory_equal(in, in1, sizeof in1);
+    assert_memory_equal(tg, tg1, sizeof tg1);
+    loader_pack_free(&p);
+}
+
+/* The window: 40 examples of 5 then 40 of 3 in rows of 8. Only the last
+ * LOADER_PACK_OPEN rows of 5 are still open when the 3s come: rows 0..7 keep
+ * their padding, rows 8..39 take one 3 each (oldest first), the last eight 3s
+ * pair up in rows 40..43. Truncation is counted per source. */
+static void test_pack_window(void **state) {
+    (void)state;
+    enum { N = 82 };
+    int lens[N];
+    for (int k = 0; k < N; k++) lens[k] = k < 40 ? 5 : k < 80 ? 3 : 20;
+    int32_t tokens[40 * 5 + 40 * 3 + 2 * 20];
+    uint8_t mask[sizeof tokens / sizeof tokens[0]];
+    uint64_t offsets[N + 1];
+    uint16_t source[N];
+    sft_split sp;
+    make_split_lens(&sp, N, lens, tokens, mask, offsets, source);
+    assert_int_equal(LOADER_PACK_OPEN, 32);
+    loader_pack p;
+    assert_int_equal(loader_pack_init(&p, &sp, 7, 0), 0);
+    assert_int_equal(p.n_rows, 46);   /* + 2 rows for the truncated 80, 81 */
+    for (int r = 0; r < 8; r++) {
+        assert_int_equal(p.row_first[r + 1] - p.row_first[r], 1);
+        assert_int_equal(p.order[p.row_first[r]], r);
+    }
+    for (int r = 8; r < 40; r++) {
+        assert_int_equal(p.row_first[r + 1] - p.row_first[r], 2);
+        assert_int_equal(p.order[p.row_first[r]], r);
+        assert_int_equal(p.order[p.row_first[r] + 1], 40 + (r - 8));
+    }
+    for (int r = 40; r < 44; r++) {
+        assert_int_equal(p.row_first[r + 1] - p.row_first[r], 2);
+        assert_int_equal(p.order[p.row_first[r]], 72 + 2 * (r - 40));
+    }
+    assert_int_equal(p.order[p.row_first[44]], 80);
+    assert_int_equal(p.order[p.row_first[45]], 81);
+    assert_int_equal(p.n_truncated, 2);
+    assert_int_equal(p.n_sources, 3);
+    assert_int_equal(p.source_truncated[0], 1);   /* 80 % 3 = 2, 81 % 3 = 0 */
+    assert_int_equal(p.source_truncated[1], 0);
+    assert_int_equal(p.source_truncated[2], 1);
+    loader_pack_free(&p);
+}
+
 static void test_loader_sft(void **state) {
     (void)state;
     int32_t tokens[24];
@@ -288,6 +373,8 @@ int main(void) {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_pack),
+        cmocka_unit_test(test_pack_best_fit),
+        cmocka_unit_test(test_pack_window),
         cmocka_unit_test(test_loader_sft),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -28,22 +28,31 @@ typedef struct {
 } loader_state;
 
 /* ---- SFT rows (packing) ----
- * The examples of an SFT split (sft_split), in their stored order, are
- * packed greedily into rows of seq_len+1 tokens: an example goes into the
- * current row when it fits, else it starts the next row; an example never
+ * The examples of an SFT split (sft_split) are packed into rows of
+ * seq_len+1 tokens by bounded best fit: taking the examples in stored order,
+ * each goes into the open row whose free room it fills most tightly (ties:
+ * the oldest row), else it opens a new row; at most LOADER_PACK_OPEN rows
+ * are open, opening one more closes the oldest, and a full row closes. Rows
+ * are numbered in the order they open; a row lists its examples in stored
+ * order. So an example lands in one of the LOADER_PACK_OPEN most recently
+ * opened rows: the mix's interleaving holds to within that many rows. An example never
  * straddles two rows; one longer than seq_len+1 is cut to seq_len+1 tokens
- * (alone in its row) and counted as truncated. The rest of a row is padding
- * (pad_id, never a target). A row becomes a training pair like a window:
- * inputs = row[0..T-1], targets[t] = row[t+1] when the loss mask marks row
- * position t+1, else -1 (ignored by the loss). The rows depend only on the
- * split and seq_len. */
+ * (alone in its row) and counted as truncated (also per source). The rest
+ * of a row is padding (pad_id, never a target). A row becomes a training
+ * pair like a window: inputs = row[0..T-1], targets[t] = row[t+1] when the
+ * loss mask marks row position t+1, else -1 (ignored by the loss). The rows
+ * depend only on the split and seq_len (no RNG, not the rank count). */
+#define LOADER_PACK_OPEN 32
 typedef struct {
     const sft_split *split;
     int seq_len;
     int32_t pad_id;
     uint64_t n_rows;
-    uint64_t *row_first;    /* (n_rows + 1): row r holds examples [row_first[r], row_first[r+1]) */
+    uint64_t *row_first;    /* (n_rows + 1): row r holds order[row_first[r] .. row_first[r+1]) */
+    uint64_t *order;        /* (n_examples): example indices, row after row */
     uint64_t n_truncated;   /* examples cut to seq_len+1 tokens */
+    uint64_t *source_truncated; /* (n_sources): of them, per example_source */
+    int n_sources;          /* 1 + the largest example_source of the split */
     uint64_t slots_used;    /* token slots of all rows holding example tokens */
 } loader_pack;
 
@@ -52,6 +61,9 @@ int loader_pack_init(loader_pack *p, const sft_split *sp, int seq_len, int32_t p
 void loader_pack_free(loader_pack *p);
 /* Writes row r's inputs and targets (seq_len each). */
 void loader_pack_row(const loader_pack *p, uint64_t r, int *inputs, int *targets);
+/* Writes the example_source of each of row r's seq_len targets (the source
+ * of the token at row position t+1), -1 on padding. */
+void loader_pack_row_sources(const loader_pack *p, uint64_t r, int *sources);
 /* Fraction of the rows' seq_len+1 token slots that are padding. */
 double loader_pack_padding(const loader_pack *p);
 
@@ -117,6 +129,9 @@ int loader_eval_init(loader_eval *e, store_reader *s, store_split split, int seq
 /* SFT mode: rows 0..n_rows-1 of p, shared among ranks like windows. */
 int loader_eval_init_sft(loader_eval *e, const loader_pack *p, int batch_size, long n_rows, int rank, int nranks);
 int loader_eval_next(loader_eval *e, int *inputs, int *targets, int *rows);
+/* SFT mode: also each target's source (loader_pack_row_sources), when
+ * sources (room for batch_size x seq_len) is non-NULL. */
+int loader_eval_next_sources(loader_eval *e, int *inputs, int *targets, int *sources, int *rows);
 void loader_eval_free(loader_eval *e);
 
 #endif

@@ -56,5 +56,13 @@ int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_window
  * (loader_eval_init_sft), shared among the ranks of world like trainer_eval. */
 int trainer_eval_sft(gpt_model *m, const loader_pack *pack, long n_rows, int batch_size, const comm_world *world,
                      double *loss_sum, long *n_tokens);
+/* trainer_eval_sft, and per source (example_source 0..n_sources-1) the
+ * summed cross-entropy and the count of its targets (reduced over world),
+ * computed in double from the logits: the sources' sums add up to loss_sum
+ * up to float rounding, their counts to n_tokens exactly. The caller's
+ * arrays hold n_sources each; needs batch_size x T x vocab floats more. */
+int trainer_eval_sft_sources(gpt_model *m, const loader_pack *pack, long n_rows, int batch_size,
+                             const comm_world *world, double *loss_sum, long *n_tokens, int n_sources,
+                             double *source_loss, long *source_tokens);
 
 #endif

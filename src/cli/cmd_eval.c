@@ -5,7 +5,8 @@
  * among the ranks and the sums reduced; the figure is the same.
  * On an SFT store (llmpi-sft) the windows are the split's packed rows
  * (loader_pack, as `llmpi sft` trains on them) and the loss is the masked
- * one: mean over assistant targets only.
+ * one: mean over assistant targets only, in total and per source (the
+ * store's example_source; computed from the logits in double).
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -30,7 +31,8 @@ static void usage(FILE *f) {
             "                  [--seq T] [--batch B] [--json]\n\n"
             "Mean cross-entropy (nats per token) over windows 0..N-1 of a split.\n"
             "On an SFT store (llmpi mix) the windows are the packed rows of seq T and the\n"
-            "loss counts assistant targets only (--windows optional: all rows).\n"
+            "loss counts assistant targets only (--windows optional: all rows), in total\n"
+            "and per source.\n"
             "  --seq T     window length (default: the model's block_size)\n"
             "  --batch B   windows per forward pass (default 8; does not change the result)\n"
             "  --json      print one JSON object: loss, tokens, windows, seq, perplexity, ...\n");
@@ -95,6 +97,8 @@ int cmd_eval(int argc, char **argv) {
     int rc = 1;
     gpt_model m;
     memset(&m, 0, sizeof m);
+    double *src_loss = NULL;   /* SFT: per source */
+    long *src_tokens = NULL;
     if (T > mc.block_size) { ll_error("eval: --seq %d exceeds the model's block_size %d", T, mc.block_size); goto done; }
     if (is_sft) {
         if (!tok_identity_matches(sft.tokenizer, sft.vocab_size, meta.tokenizer, (uint32_t)mc.vocab_size)) {
@@ -114,7 +118,13 @@ int cmd_eval(int argc, char **argv) {
     double loss_sum;
     long n_tokens;
     double t0 = ll_now();
-    if ((is_sft ? trainer_eval_sft(&m, &pack, windows, (int)batch, &w, &loss_sum, &n_tokens)
+    if (is_sft) {
+        src_loss = ll_calloc((size_t)sft.n_sources, sizeof *src_loss);
+        src_tokens = ll_calloc((size_t)sft.n_sources, sizeof *src_tokens);
+        if (!src_loss || !src_tokens) goto done;
+    }
+    if ((is_sft ? trainer_eval_sft_sources(&m, &pack, windows, (int)batch, &w, &loss_sum, &n_tokens, sft.n_sources,
+                                           src_loss, src_tokens)
                 : trainer_eval(&m, &s, split, windows, T, (int)batch, &w, &loss_sum, &n_tokens)) != 0)
         goto done;
     double loss = loss_sum / (double)n_tokens, secs = ll_now() - t0;
@@ -124,6 +134,15 @@ int cmd_eval(int argc, char **argv) {
                                   (json_int_t)n_tokens, "windows", (json_int_t)windows, "seq", T, "split", split_name,
                                   "perplexity", exp(loss), "step", (json_int_t)meta.step, "checkpoint", ckpt, "data",
                                   data, "seconds", secs);
+            if (is_sft) {
+                json_t *arr = json_array();
+                for (int i = 0; i < sft.n_sources; i++)
+                    json_array_append_new(
+                        arr, json_pack("{s:s, s:o, s:I}", "name", sft.source_names[i], "loss",
+                                       src_tokens[i] ? json_real(src_loss[i] / (double)src_tokens[i]) : json_null(),
+                                       "tokens", (json_int_t)src_tokens[i]));
+                json_object_set_new(o, "sources", arr);
+            }
             char *txt = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
             printf("%s\n", txt);
             free(txt);
@@ -132,10 +151,17 @@ int cmd_eval(int argc, char **argv) {
             printf("%s split: %sloss %.4f (perplexity %.2f) over %ld %s x %d: %ld %stokens, step %llu, %.2f s\n",
                    split_name, is_sft ? "masked " : "", loss, exp(loss), windows, is_sft ? "rows" : "windows", T,
                    n_tokens, is_sft ? "target " : "", (unsigned long long)meta.step, secs);
+            for (int i = 0; is_sft && i < sft.n_sources; i++) {
+                if (src_tokens[i]) printf("  %-16s loss %.4f over %ld target tokens\n", sft.source_names[i],
+                                          src_loss[i] / (double)src_tokens[i], src_tokens[i]);
+                else printf("  %-16s no target token in these rows\n", sft.source_names[i]);
+            }
         }
     }
     rc = 0;
 done:
+    free(src_loss);
+    free(src_tokens);
     gpt_free(&m);
     loader_pack_free(&pack);
     if (is_sft) sft_store_free(&sft);

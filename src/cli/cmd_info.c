@@ -14,13 +14,14 @@
 #include "cli.h"
 #include "llmpi/ckpt.h"
 #include "llmpi/h5.h"
+#include "llmpi/loader.h"
 #include "llmpi/sft.h"
 #include "llmpi/store.h"
 #include "llmpi/util.h"
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: llmpi info [--verify] FILE\n\n"
+            "usage: llmpi info [--verify] [--seq T] FILE\n\n"
             "Describes an llmpi token store (format llmpi-tokens), SFT store (llmpi-sft:\n"
             "per source counts, tokens, shares, skipped records by reason; always fully\n"
             "read and verified) or checkpoint\n"
@@ -28,7 +29,9 @@ static void usage(FILE *f) {
             "for checkpoints also step, model config, parameters, tokens seen and\n"
             "the run's stored config.\n\n"
             "  --verify   also recompute the content checksums (every byte of the data)\n"
-            "             and compare them with the stored ones; a mismatch is exit 1\n");
+            "             and compare them with the stored ones; a mismatch is exit 1\n"
+            "  --seq T    SFT store: the packing into rows of T+1 tokens as `llmpi sft`\n"
+            "             packs them (rows, padding, truncated per source; default 512)\n");
 }
 
 /* " (tokenizer.json inside, N bytes)" or "" for the tokenizer line. */
@@ -66,16 +69,40 @@ static int info_store(const char *path, int verify) {
     return rc;
 }
 
+/* One line per split: rows of seq_len+1, padding share, truncated examples
+ * (in total and per source) as loader_pack packs them for `llmpi sft`. */
+static int info_sft_packing(const sft_store *s, int seq_len) {
+    static const char *const names[2] = {"train", "val"};
+    for (int i = 0; i < 2; i++) {
+        if (s->split[i].n_examples == 0) continue;
+        loader_pack p;
+        if (loader_pack_init(&p, &s->split[i], seq_len, (int32_t)s->eot_id) != 0) return -1;
+        printf("packing     %s at seq_len %d: %llu rows, padding %.1f%%, %llu truncated", names[i], seq_len,
+               (unsigned long long)p.n_rows, 100.0 * loader_pack_padding(&p), (unsigned long long)p.n_truncated);
+        const char *sep = " (";
+        for (int k = 0; k < p.n_sources && k < s->n_sources; k++) {
+            if (!p.source_truncated[k]) continue;
+            printf("%s%s %llu", sep, s->source_names[k], (unsigned long long)p.source_truncated[k]);
+            sep = ", ";
+        }
+        printf("%s\n", sep[0] == ',' ? ")" : "");
+        loader_pack_free(&p);
+    }
+    return 0;
+}
+
 /* An SFT store is read whole (it is small): its checksums are always verified. */
-static int info_sft(const char *path) {
+static int info_sft(const char *path, int seq_len) {
     sft_store s;
     if (sft_store_load(path, &s) != 0) return 1;
     char *text = sft_store_summary(&s);
-    sft_store_free(&s);
-    if (!text) return 1;
-    printf("file        %s\n%schecksums   crc32c: all 8 datasets verified\n", path, text);
+    if (!text) { sft_store_free(&s); return 1; }
+    printf("file        %s\n%s", path, text);
     free(text);
-    return 0;
+    int rc = info_sft_packing(&s, seq_len) != 0 ? 1 : 0;
+    sft_store_free(&s);
+    printf("checksums   crc32c: all 8 datasets verified\n");
+    return rc;
 }
 
 static int info_checkpoint(const char *path, int verify) {
@@ -120,9 +147,14 @@ static int info_checkpoint(const char *path, int verify) {
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
     int verify = 0;
+    long seq_len = 512;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
         if (!strcmp(argv[i], "--verify")) verify = 1;
+        else if (!strcmp(argv[i], "--seq")) {
+            if (i + 1 >= argc) { ll_error("info: --seq needs a value (see llmpi info --help)"); return 2; }
+            if (cli_parse_int("--seq", argv[++i], 1, 1 << 20, &seq_len) != 0) return 2;
+        }
         else if (argv[i][0] == '-' && argv[i][1] != '\0') return cli_bad_option("info", argv[i], NULL);
         else if (path) {
             ll_error("info: expected exactly one FILE (see llmpi info --help)");
@@ -137,7 +169,7 @@ int cmd_info(int argc, char **argv) {
     if (h5u_file_format(path, format, sizeof format) != 0) return 1;
     if (!strcmp(format, STORE_FORMAT)) return info_store(path, verify);
     if (!strcmp(format, CKPT_FORMAT)) return info_checkpoint(path, verify);
-    if (!strcmp(format, SFT_STORE_FORMAT)) return info_sft(path);
+    if (!strcmp(format, SFT_STORE_FORMAT)) return info_sft(path, (int)seq_len);
     if (format[0] == '\0') ll_error("info: %s: not an llmpi file (no format attribute)", path);
     else ll_error("info: %s: not an llmpi file (format '%s')", path, format);
     return 1;

@@ -25,7 +25,9 @@
  * SFT mode (loader_pack): rows of packed examples held in memory replace the
  * windows; positions, ranks, micro-steps and the state are the same code,
  * only the row at a position is read from the pack (in order, no
- * permutation) instead of the store.
+ * permutation) instead of the store. The pack is a pure function of the
+ * split and seq_len (bounded best fit, no RNG), so it is the same on every
+ * rank and at every resume.
  */
 #include "llmpi/loader.h"
 
@@ -336,11 +338,19 @@ int loader_eval_init(loader_eval *e, store_reader *s, store_split split, int seq
  * nranks, ...) into inputs and targets; *rows = how many, 0 at the end. -1
  * (one line) on a read error. */
 int loader_eval_next(loader_eval *e, int *inputs, int *targets, int *rows) {
+    return loader_eval_next_sources(e, inputs, targets, NULL, rows);
+}
+
+/* loader_eval_next, and on packed rows each target's source when sources is
+ * non-NULL. */
+int loader_eval_next_sources(loader_eval *e, int *inputs, int *targets, int *sources, int *rows) {
     const int T = e->seq_len;
     int b = 0;
     if (e->pack) {
-        for (; b < e->batch_size && e->next < e->n_windows; b++, e->next += e->nranks)
+        for (; b < e->batch_size && e->next < e->n_windows; b++, e->next += e->nranks) {
             loader_pack_row(e->pack, (uint64_t)e->next, inputs + (size_t)b * T, targets + (size_t)b * T);
+            if (sources) loader_pack_row_sources(e->pack, (uint64_t)e->next, sources + (size_t)b * T);
+        }
         *rows = b;
         return 0;
     }
@@ -361,25 +371,66 @@ void loader_eval_free(loader_eval *e) {
 
 /* ---- SFT rows ---- */
 
-/* Packs the split's examples greedily in order (spec in loader.h). */
+/* Packs the split's examples by bounded best fit (spec in loader.h): the
+ * open rows, oldest first, in open[0..n_open); each example goes to the open
+ * row it fills most tightly, else to a new row, closing the oldest open row
+ * when more than LOADER_PACK_OPEN would be open. Then a stable counting sort
+ * by row lists every row's examples in stored order. */
 int loader_pack_init(loader_pack *p, const sft_split *sp, int seq_len, int32_t pad_id) {
     memset(p, 0, sizeof *p);
     if (seq_len < 1) { ll_error("loader.c: loader_pack_init: seq_len %d", seq_len); return -1; }
     if (sp->n_examples == 0) { ll_error("SFT split holds no example to pack into rows"); return -1; }
-    p->row_first = ll_malloc((size_t)(sp->n_examples + 1) * sizeof *p->row_first);
-    if (!p->row_first) return -1;
-    const uint64_t cap = (uint64_t)seq_len + 1;
-    uint64_t rows = 0, fill = 0;
-    for (uint64_t k = 0; k < sp->n_examples; k++) {
-        uint64_t len = sp->offsets[k + 1] - sp->offsets[k];
-        if (len > cap) { len = cap; p->n_truncated++; }
-        if (fill > 0 && fill + len > cap) { rows++; fill = 0; }
-        if (fill == 0) p->row_first[rows] = k;
-        fill += len;
-        p->slots_used += len;
+    const uint64_t n = sp->n_examples, cap = (uint64_t)seq_len + 1;
+    int n_sources = 1;
+    for (uint64_t k = 0; k < n; k++)
+        if (sp->source[k] >= n_sources) n_sources = sp->source[k] + 1;
+    p->row_first = ll_malloc((size_t)(n + 1) * sizeof *p->row_first);
+    p->order = ll_malloc((size_t)n * sizeof *p->order);
+    p->source_truncated = ll_calloc((size_t)n_sources, sizeof *p->source_truncated);
+    uint64_t *row_of = ll_malloc((size_t)n * sizeof *row_of);
+    if (!p->row_first || !p->order || !p->source_truncated || !row_of) {
+        free(row_of);
+        loader_pack_free(p);
+        return -1;
     }
-    p->n_rows = rows + 1;
-    p->row_first[p->n_rows] = sp->n_examples;
+    p->n_sources = n_sources;
+    struct { uint64_t row, room; } open[LOADER_PACK_OPEN + 1];
+    int n_open = 0;
+    uint64_t rows = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        uint64_t len = sp->offsets[k + 1] - sp->offsets[k];
+        if (len > cap) {
+            len = cap;
+            p->n_truncated++;
+            p->source_truncated[sp->source[k]]++;
+        }
+        int best = -1;
+        for (int i = 0; i < n_open; i++)
+            if (open[i].room >= len && (best < 0 || open[i].room < open[best].room)) best = i;
+        if (best < 0) {
+            best = n_open++;
+            open[best].row = rows++;
+            open[best].room = cap;
+        }
+        row_of[k] = open[best].row;
+        open[best].room -= len;
+        p->slots_used += len;
+        /* a full row takes nothing more; past the bound the oldest closes */
+        int drop = open[best].room == 0 ? best : n_open > LOADER_PACK_OPEN ? 0 : -1;
+        if (drop >= 0) {
+            memmove(&open[drop], &open[drop + 1], (size_t)(n_open - drop - 1) * sizeof open[0]);
+            n_open--;
+        }
+    }
+    /* rows in opening order; within a row, examples in stored order */
+    memset(p->row_first, 0, (size_t)(rows + 1) * sizeof *p->row_first);
+    for (uint64_t k = 0; k < n; k++) p->row_first[row_of[k] + 1]++;
+    for (uint64_t r = 0; r < rows; r++) p->row_first[r + 1] += p->row_first[r];
+    for (uint64_t k = 0; k < n; k++) p->order[p->row_first[row_of[k]]++] = k;
+    for (uint64_t r = rows; r > 0; r--) p->row_first[r] = p->row_first[r - 1];
+    p->row_first[0] = 0;
+    free(row_of);
+    p->n_rows = rows;
     p->split = sp;
     p->seq_len = seq_len;
     p->pad_id = pad_id;
@@ -388,7 +439,11 @@ int loader_pack_init(loader_pack *p, const sft_split *sp, int seq_len, int32_t p
 
 void loader_pack_free(loader_pack *p) {
     free(p->row_first);
+    free(p->order);
+    free(p->source_truncated);
     p->row_first = NULL;
+    p->order = NULL;
+    p->source_truncated = NULL;
     p->n_rows = 0;
 }
 
@@ -403,8 +458,8 @@ void loader_pack_row(const loader_pack *p, uint64_t r, int *inputs, int *targets
     const int T = p->seq_len;
     const sft_split *sp = p->split;
     int at = 0;   /* slots filled: slot s is input s (s < T) and target s-1 (s > 0) */
-    for (uint64_t k = p->row_first[r]; k < p->row_first[r + 1]; k++) {
-        uint64_t a = sp->offsets[k], e = sp->offsets[k + 1];
+    for (uint64_t j = p->row_first[r]; j < p->row_first[r + 1]; j++) {
+        uint64_t k = p->order[j], a = sp->offsets[k], e = sp->offsets[k + 1];
         if (e - a > (uint64_t)T + 1) e = a + (uint64_t)T + 1;
         for (uint64_t i = a; i < e; i++, at++) {
             if (at < T) inputs[at] = sp->tokens[i];
@@ -415,6 +470,21 @@ void loader_pack_row(const loader_pack *p, uint64_t r, int *inputs, int *targets
         if (at < T) inputs[at] = p->pad_id;
         if (at > 0) targets[at - 1] = -1;
     }
+}
+
+/* Row r's sources, slot by slot like loader_pack_row's targets. */
+void loader_pack_row_sources(const loader_pack *p, uint64_t r, int *sources) {
+    const int T = p->seq_len;
+    const sft_split *sp = p->split;
+    int at = 0;
+    for (uint64_t j = p->row_first[r]; j < p->row_first[r + 1]; j++) {
+        uint64_t k = p->order[j], len = sp->offsets[k + 1] - sp->offsets[k];
+        if (len > (uint64_t)T + 1) len = (uint64_t)T + 1;
+        for (uint64_t i = 0; i < len; i++, at++)
+            if (at > 0) sources[at - 1] = sp->source[k];
+    }
+    for (; at <= T; at++)
+        if (at > 0) sources[at - 1] = -1;
 }
 
 /* SFT mode: windows become the pack's rows, read in order. */

@@ -39,31 +39,62 @@
 /* ---- evaluation ---- */
 
 /* Runs a prepared evaluation pass (windows or SFT rows) and reduces the sums. */
+/* Per-source sums of an eval pass (NULL: none): the CE of every counted
+ * target, in double from the logits, added to its source's sum. */
+typedef struct {
+    int n_sources;
+    double *loss;   /* n_sources */
+    long *tokens;   /* n_sources */
+} eval_sources;
+
+/* Adds each counted target's -log softmax(logits)[target] to its source. */
+static void add_source_losses(const float *logits, const int *targets, const int *sources, long n, int V,
+                              eval_sources *es) {
+    for (long i = 0; i < n; i++) {
+        if (targets[i] < 0 || sources[i] < 0 || sources[i] >= es->n_sources) continue;
+        const float *z = logits + (size_t)i * (size_t)V;
+        double mx = z[0], sum = 0.0;
+        for (int v = 1; v < V; v++) if (z[v] > mx) mx = z[v];
+        for (int v = 0; v < V; v++) sum += exp((double)z[v] - mx);
+        es->loss[sources[i]] += mx + log(sum) - (double)z[targets[i]];
+        es->tokens[sources[i]]++;
+    }
+}
+
 static int eval_pass(gpt_model *m, loader_eval *windows_in, int T, int batch_size, const comm_world *world,
-                     double *loss_sum, long *n_tokens) {
+                     double *loss_sum, long *n_tokens, eval_sources *es) {
     int size = world ? world->size : 1;
     loader_eval windows = *windows_in;
+    const int V = m->cfg.vocab_size;
     int *in = ll_malloc((size_t)batch_size * T * sizeof(int));
     int *tgt = ll_malloc((size_t)batch_size * T * sizeof(int));
-    int rc = (in && tgt) ? 0 : -1;
+    int *src = es ? ll_malloc((size_t)batch_size * T * sizeof(int)) : NULL;
+    float *logits = es ? ll_malloc((size_t)batch_size * T * (size_t)V * sizeof(float)) : NULL;
+    int rc = (in && tgt && (!es || (src && logits))) ? 0 : -1;
     double sum = 0.0;
     long count = 0;
     for (int rows = 1; rc == 0;) {
-        if (loader_eval_next(&windows, in, tgt, &rows) != 0) { rc = -1; break; }
+        if (loader_eval_next_sources(&windows, in, tgt, src, &rows) != 0) { rc = -1; break; }
         if (rows == 0) break;
         double ls;
         long nt;
-        if (gpt_forward(m, in, tgt, rows, T, &ls, &nt, NULL, NULL) != 0) { rc = -1; break; }
+        if (gpt_forward(m, in, tgt, rows, T, &ls, &nt, logits, NULL) != 0) { rc = -1; break; }
         sum += ls;
         count += nt;
+        if (es) add_source_losses(logits, tgt, src, (long)rows * T, V, es);
     }
     loader_eval_free(&windows);
     free(in);
     free(tgt);
+    free(src);
+    free(logits);
     if (size > 1) {
         /* every rank must join the reduction, even one that failed */
         double d[2] = {sum, rc != 0 ? 1.0 : 0.0};
         if (comm_allreduce_doubles(d, 2) != 0 || comm_allreduce_longs(&count, 1) != 0) return -1;
+        if (es && (comm_allreduce_doubles(es->loss, es->n_sources) != 0 ||
+                   comm_allreduce_longs(es->tokens, es->n_sources) != 0))
+            return -1;
         sum = d[0];
         if (d[1] != 0.0) rc = -1;
     }
@@ -77,7 +108,7 @@ int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_window
     int rank = world ? world->rank : 0, size = world ? world->size : 1;
     loader_eval windows;
     if (loader_eval_init(&windows, s, split, T, batch_size, n_windows, rank, size) != 0) return -1;
-    return eval_pass(m, &windows, T, batch_size, world, loss_sum, n_tokens);
+    return eval_pass(m, &windows, T, batch_size, world, loss_sum, n_tokens, NULL);
 }
 
 int trainer_eval_sft(gpt_model *m, const loader_pack *pack, long n_rows, int batch_size, const comm_world *world,
@@ -85,7 +116,18 @@ int trainer_eval_sft(gpt_model *m, const loader_pack *pack, long n_rows, int bat
     int rank = world ? world->rank : 0, size = world ? world->size : 1;
     loader_eval rows;
     if (loader_eval_init_sft(&rows, pack, batch_size, n_rows, rank, size) != 0) return -1;
-    return eval_pass(m, &rows, pack->seq_len, batch_size, world, loss_sum, n_tokens);
+    return eval_pass(m, &rows, pack->seq_len, batch_size, world, loss_sum, n_tokens, NULL);
+}
+
+int trainer_eval_sft_sources(gpt_model *m, const loader_pack *pack, long n_rows, int batch_size,
+                             const comm_world *world, double *loss_sum, long *n_tokens, int n_sources,
+                             double *source_loss, long *source_tokens) {
+    int rank = world ? world->rank : 0, size = world ? world->size : 1;
+    for (int i = 0; i < n_sources; i++) { source_loss[i] = 0.0; source_tokens[i] = 0; }
+    eval_sources es = {n_sources, source_loss, source_tokens};
+    loader_eval rows;
+    if (loader_eval_init_sft(&rows, pack, batch_size, n_rows, rank, size) != 0) return -1;
+    return eval_pass(m, &rows, pack->seq_len, batch_size, world, loss_sum, n_tokens, &es);
 }
 
 /* ---- sgemm peak probe, for the MFU column ---- */

@@ -6,7 +6,10 @@
 #   3. resubmitting the same job resumes from that checkpoint (--resume auto);
 #   4. plain scancel (SIGTERM to every task) also leaves a checkpoint (srun);
 #   5. the time limit: the job script turns the time left into --max-time, so a
-#      --time=1 job ends before its limit with a checkpoint, COMPLETED, not TIMEOUT.
+#      --time=1 job ends before its limit with a checkpoint, COMPLETED, not TIMEOUT;
+#   6. jobs/pipeline.sh: tokenizer -> prepare -> pretrain -> sft (jobs/sft.sbatch)
+#      as a chain of --dependency=afterok jobs, all COMPLETED; the SFT run starts
+#      from the pretraining run's final checkpoint and leaves its own.
 # Brings the cluster up itself (cluster/slurm-up, which installs Slurm when
 # missing). Skips (77) when not root or Slurm cannot be installed. Labels:
 # cluster, long.
@@ -104,5 +107,20 @@ check "5: --max-time derived from the limit" grep -Eq -- "--max-time [23][0-9]( 
 check "5: trainer stopped on its time budget" grep -q "stopping at step .*time budget" "$run.out"
 check "5: ended before the limit (${took} s < 60 s)" [ "$took" -lt 60 ]
 check "5: checkpoint written" [ -n "$(ckpt_step "$run")" ]
+
+# ---- 6. the pipeline: four dependent jobs, tiny settings
+run=$WORK/p6
+ids=$(LLMPI_VOCAB=512 LLMPI_MIX=$SRC/configs/sft-demo-mix.ini LLMPI_PRETRAIN_SET="train.ckpt_every=0" \
+  LLMPI_SFT_SET="train.seq_len=32 train.max_steps=3 train.eval_every=0 train.ckpt_every=0" \
+  "$SRC/jobs/pipeline.sh" "$run" "$SRC/data/tinyshakespeare.txt" 2>"$WORK/p6.err"); rc=$?
+check "6: pipeline.sh submitted 4 jobs" [ $rc -eq 0 -a "$(echo "$ids" | wc -l)" -eq 4 ]
+jid() { echo "$ids" | sed -n "s/^$1 //p"; }
+check "6: sft depends on pretrain (afterok)" bash -c "scontrol show job $(jid sft) | grep -q 'Dependency=afterok:$(jid pretrain)'"
+wait_gone "$(jid sft)" || fail "6: the sft job did not finish"
+for stage in tokenizer prepare pretrain sft; do
+  check "6: $stage COMPLETED 0:0" [ "$(job_field "$(jid $stage)" JobState)/$(job_field "$(jid $stage)" ExitCode)" = COMPLETED/0:0 ]
+done
+check "6: sft started from the pretraining's final checkpoint" grep -q "init $run/pretrain/checkpoints/step-00000020.h5" "$run/sft.out"
+check "6: sft checkpoint step 3" [ "$(ckpt_step "$run/sft")" = 3 ]
 
 [ $fails -eq 0 ] && echo "slurm_jobs: all passed" || { echo "slurm_jobs: $fails failed"; for f in "$WORK"/*.out; do echo "== $f"; tail -5 "$f"; done; exit 1; }

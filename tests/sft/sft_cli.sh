@@ -43,6 +43,11 @@ cmp -s "$T/a.h5" "$T/b.h5" || fail "the store built under mpirun -np 2 differs f
 grep -q "^format *llmpi-sft version 1, template llmpi-chat-1" "$T/info.out" || fail "info: no llmpi-sft format line"
 grep -q "^alpaca-libre .*invalid_json 1, status 17" "$T/info.out" || fail "info: alpaca-libre skips by reason"
 grep -q "^identity .*44.91% *44.91%" "$T/info.out" || fail "info: identity shares (weight 2)"
+grep -q "^packing *train at seq_len 512: [0-9]* rows, padding [0-9.]*%, [0-9]* truncated" "$T/info.out" \
+    || fail "info: no packing line at the default seq_len 512"
+"$BIN" info --seq 64 "$T/a.h5" >"$T/info64.out" 2>"$T/stderr" || fail "info --seq 64"
+grep -q "^packing *train at seq_len 64: .* truncated (.*gsm8k [0-9]" "$T/info64.out" \
+    || fail "info --seq 64: no per-source truncated counts"
 [ "$(grep -c '^train .* examples' "$T/mix.out")" -eq 1 ] || fail "mix printed no summary"
 # a changed weight changes the store
 sed 's/^weight = 2.0/weight = 1.0/' "$MIX" >"$T/w1.ini"
@@ -61,6 +66,9 @@ sft2 --data "$T/a.h5" --set train.batch_size=2 --set train.max_steps=12 --out "$
     >"$T/two.log" 2>"$T/stderr" || fail "sft 2 ranks"
 grep -q "check-sync: parameters identical on 2 ranks" "$T/two.log" || fail "check-sync did not run"
 grep -q "(SFT): .* rows of 64+1 (padding" "$T/one.log" || fail "no SFT data line (rows, padding)"
+# the log's padding figure is the one info reports for the same seq_len
+pad=$(sed -n 's/.*rows of 64+1 (padding \([0-9.]*%\).*/\1/p' "$T/one.log")
+grep -q "^packing *train at seq_len 64: .* padding $pad," "$T/info64.out" || fail "info and sft disagree on padding ($pad)"
 "$SRC/tests/ckpt/h5diff_values.sh" 1e-5 "$(ck one 12)" "$(ck two 12)" /model >"$T/diff" 2>&1 \
     || { cat "$T/diff" >&2; fail "sft 1x4 and 2x2 differ"; }
 python3 - "$T/one/metrics.jsonl" "$T/two/metrics.jsonl" <<'PY' || fail "losses: 1x4 vs 2x2, or no fall"
@@ -73,6 +81,14 @@ for x, y in zip(a, b):
     assert x["tokens"] == y["tokens"], (x, y)   # masked targets counted, same on both
 assert a[-1]["loss"] < a[0]["loss"], (a[0]["loss"], a[-1]["loss"])
 PY
+# ZeRO-1 (optimizer state sharded over the 2 ranks) == the plain 2 x 2 run
+sft2 --data "$T/a.h5" --set train.batch_size=2 --set train.max_steps=12 --set train.zero=1 \
+    --set train.bucket_mb=0.01 --out "$T/zero" --check-sync 4 >"$T/zero.log" 2>"$T/stderr" || fail "sft ZeRO-1"
+grep -q "ZeRO-1" "$T/zero.log" || fail "sft: ZeRO-1 not reported"
+"$SRC/tests/ckpt/h5diff_values.sh" 1e-5 "$(ck one 12)" "$(ck zero 12)" /model >"$T/diff" 2>&1 \
+    || { cat "$T/diff" >&2; fail "sft 1x4 and ZeRO-1 2x2 differ"; }
+"$SRC/tests/ckpt/h5diff_values.sh" 1e-6 "$(ck two 12)" "$(ck zero 12)" /optim >"$T/diff" 2>&1 \
+    || { cat "$T/diff" >&2; fail "sft ZeRO-1 gathered moments differ from the plain 2-rank run's"; }
 
 # ---- bit-exact resume, and the run's own store built from --mix, then reused ----
 sft --mix "$MIX" --tokenizer "$T/tok" --set train.batch_size=4 --set train.max_steps=12 --stop-after 6 \
