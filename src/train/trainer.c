@@ -511,7 +511,13 @@ static int setup(run *r) {
             return -1;
         ll_log("initialised from %s (step %llu)\n", r->opt.init, (unsigned long long)meta.step);
     } else {
+        /* a one-off pass of ~10^8 normals (libm log and cos): on every core
+         * this rank may use, even when it trains on fewer; the values do not
+         * depend on the thread count */
+        int init_threads = comm_default_threads(&r->world);
+        ll_set_threads(init_threads > threads ? init_threads : threads);
         gpt_init_weights(&r->model, c->seed);
+        ll_set_threads(threads);
     }
     /* SFT: the tokenizer.json comes with the checkpoint it starts or resumes from */
     const char *tok_src = ckpt_path[0] ? ckpt_path : r->opt.init;
