@@ -8,7 +8,9 @@
  *   the loader state, the init only on the seed: a run is a function of
  *   (config, store, seed, rank count), and a checkpoint holds all of its state;
  * - rank 0 alone writes files (checkpoints, metrics.jsonl, config.ini, and
- *   in SFT mode the SFT store built from a mix);
+ *   in SFT mode the SFT store built from a mix); checkpoints are written in
+ *   the background (ckpt_writer): the state of the step boundary, snapshot
+ *   before the next update; the run ends only after the last write finished;
  * - SFT mode changes only the data: packed rows of masked examples
  *   (loader_pack) instead of windows, and the loss counts masked targets
  *   only (targets -1 are ignored by the model); the step, the reduction, the
@@ -134,6 +136,7 @@ typedef struct {
     uint64_t step, tokens_seen;
     int *inputs, *targets;
     metrics_log *metrics;    /* rank 0 only; NULL elsewhere */
+    ckpt_writer *writer;     /* rank 0 only: checkpoints written in the background */
     double peak_gflops, comm_wait;
     int bad_steps;
     int have_store, have_model, have_adam, have_loader, have_sft;
@@ -155,6 +158,7 @@ static void install_signal_handlers(void) {
 }
 
 static void run_free(run *r) {
+    ckpt_writer_free(r->writer);   /* waits for the write in flight */
     if (r->reducer) comm_reducer_free(r->reducer);
     if (r->have_loader) loader_free(&r->data);
     if (r->have_adam) optim_adamw_free(&r->adam);
@@ -180,8 +184,14 @@ static void full_to_shard(const run *r, const float *full, float *shard) {
     }
 }
 
-/* All ranks call it; rank 0 writes. ZeRO-1 moments are gathered to rank 0. */
+/* All ranks call it at a step boundary; rank 0 hands the state to its
+ * writer, which snapshots it while the next step's forward and backward run
+ * (train_step waits for the snapshot before the update) and writes it in the
+ * background. ZeRO-1 moments are gathered to rank 0 into buffers that live
+ * until the snapshot is taken (waited for here). Fails (on all ranks) when
+ * the previous write failed or this one cannot start. */
 static int save_checkpoint(run *r) {
+    double t_stall = ll_now();
     int rc = 0;
     const float *m = r->adam.m, *v = r->adam.v;
     float *full_m = NULL, *full_v = NULL;
@@ -221,15 +231,15 @@ static int save_checkpoint(run *r) {
         meta.has_optim = 1;
         meta.tokenizer_json = r->tokenizer_json;
         meta.tokenizer_json_len = r->tokenizer_json_len;
-        double t = ll_now();
         if (rc != 0 || ckpt_step_path(r->opt.out_dir, r->step, path, sizeof path) != 0 ||
-            ckpt_save(path, &r->model, m, v, &meta) != 0) {
+            ckpt_writer_begin(r->writer, path, r->model.params, m, v, &meta) != 0)
             rc = -1;
-        } else {
-            ll_log("checkpoint %s (%.2f s)\n", path, ll_now() - t);
-            /* a failed prune (printed) ends the run: its new checkpoint is safe, resume goes on */
-            if (r->cfg.keep_checkpoints > 0 && ckpt_prune(r->opt.out_dir, r->cfg.keep_checkpoints) != 0) rc = -1;
-        }
+        /* the gathered moments are freed below: the snapshot must be taken */
+        else if (full_m)
+            ckpt_writer_snapshot_wait(r->writer, NULL);
+        if (rc == 0)
+            ll_log("step %6llu | checkpoint begun (training stalled %.3f s so far)\n", (unsigned long long)r->step,
+                   ll_now() - t_stall);
     }
     free(full_m);
     free(full_v);
@@ -543,6 +553,8 @@ static int setup(run *r) {
         if (cfgs) { rc = ll_write_file_atomic(path, cfgs, strlen(cfgs)); free(cfgs); } else rc = -1;
         snprintf(path, sizeof path, "%s/metrics.jsonl", r->opt.out_dir);
         if (rc == 0 && !(r->metrics = metrics_open(path))) rc = -1;
+        if (rc == 0 && !(r->writer = ckpt_writer_create(&r->model, 1, r->opt.out_dir, r->cfg.keep_checkpoints)))
+            rc = -1;
     }
     if (comm_any(rc != 0)) return -1;
 
@@ -650,6 +662,14 @@ static int train_step(run *r, double *loss_out, double *norm_out, float *lr_out,
     *lr_out = lr;
     /* loss and norm are the same on every rank: all ranks skip together */
     *skipped = !isfinite(*loss_out) || !isfinite(norm);
+    if (r->writer) {
+        /* a checkpoint begun at the last step boundary copies the parameters
+         * and moments: the update must wait until it has them */
+        double waited;
+        ckpt_writer_snapshot_wait(r->writer, &waited);
+        if (waited > 0.001) ll_log("step %6llu | waited %.3f s for the checkpoint's snapshot\n",
+                                   (unsigned long long)r->step + 1, waited);
+    }
     if (!*skipped) {
         if (c->grad_clip > 0.0f && norm > c->grad_clip) scale *= (float)(c->grad_clip / (norm + 1e-6));
         if (r->zero) {
@@ -751,16 +771,28 @@ int trainer_run(const trainer_options *opt) {
             rc = save_checkpoint(&r);
             saved_at_step = (int)r.step;
         }
-        /* agree on stopping: a signal on any rank, or the time budget */
-        int local_stop = g_stop_signal != 0 ||
-                         (opt->max_time > 0 && ll_now() - t_start + 2 * last_step_time > opt->max_time);
-        if (rc == 0 && r.step < end && (r.world.size > 1 ? comm_any(local_stop) : local_stop)) {
+        if (rc != 0) break;
+        /* agree on stopping: a signal on any rank, or the time budget; and
+         * on failing: a checkpoint write of rank 0's failed (printed) */
+        long flags[2] = {g_stop_signal != 0 ||
+                             (opt->max_time > 0 && ll_now() - t_start + 2 * last_step_time > opt->max_time),
+                         r.writer && ckpt_writer_failed(r.writer)};
+        if (r.world.size > 1 && comm_allreduce_longs(flags, 2) != 0) { rc = -1; break; }
+        if (flags[1]) {
+            ll_log("stopping at step %llu: a checkpoint could not be written (above)\n", (unsigned long long)r.step);
+            rc = -1;
+            break;
+        }
+        if (r.step < end && flags[0]) {
             ll_log("stopping at step %llu (%s): writing a checkpoint\n", (unsigned long long)r.step,
                    g_stop_signal ? "signal received" : "time budget");
             if (saved_at_step != (int)r.step) rc = save_checkpoint(&r);
             break;
         }
     }
+    /* the end of the run, a stop or a failure: the write in flight completes
+     * (or its failure is reported) before the process ends */
+    if (r.writer && ckpt_writer_wait(r.writer) != 0) rc = -1;
     if (rc == 0) ll_log("done: step %llu, %llu tokens, %.1f s\n", (unsigned long long)r.step,
                         (unsigned long long)r.tokens_seen, ll_now() - t_start);
     run_free(&r);
