@@ -72,7 +72,8 @@ typedef struct ckpt_writer ckpt_writer;
 /* A writer for checkpoints of m (its tensor table and shape; the model must
  * outlive the writer) with moments (NULL adam buffers allowed at begin when
  * with_moments is 0), pruned to keep (0: never) in run_dir/checkpoints.
- * Starts the thread; the staging buffers are allocated by it on first use.
+ * Starts the thread, which allocates its staging buffers at once (in the
+ * background, while training starts).
  * NULL with one line. */
 ckpt_writer *ckpt_writer_create(const gpt_model *m, int with_moments, const char *run_dir, int keep);
 /* Waits for the write in flight (its failure returns -1, already printed),

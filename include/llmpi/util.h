@@ -41,6 +41,7 @@ void *ll_aligned_alloc_at(size_t align, size_t bytes, const char *file, int line
  * LLMPI_HUGEPAGES=0 in the environment leaves out the madvise. */
 void *ll_calloc_big_at(size_t bytes, const char *file, int line);
 #define ll_calloc_big(bytes) ll_calloc_big_at((bytes), __FILE__, __LINE__)
+void *ll_calloc_big_quiet(size_t bytes);   /* the same, silent (the caller has a fallback) */
 /* The same, silent: for an allocation whose failure the caller handles by a
  * fallback (an optional cache or prefetch), so no error line is printed. */
 void *ll_malloc_quiet(size_t bytes);

@@ -6,6 +6,9 @@
  * On an SFT store (llmpi-sft) the windows are the split's packed rows
  * (loader_pack, as `llmpi sft` trains on them) and the loss is the masked
  * one: mean over assistant targets only.
+ * Bits per byte (loss / ln 2 per UTF-8 byte of the decoded targets; compares
+ * across tokenizers) comes with it when the tokenizer is known: the
+ * checkpoint's tokenizer.json, else the store's, else the byte tokenizer.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -33,7 +36,8 @@ static void usage(FILE *f) {
             "loss counts assistant targets only (--windows optional: all rows).\n"
             "  --seq T     window length (default: the model's block_size)\n"
             "  --batch B   windows per forward pass (default 8; does not change the result)\n"
-            "  --json      print one JSON object: loss, tokens, windows, seq, perplexity, ...\n");
+            "  --json      print one JSON object: loss, tokens, windows, seq, perplexity, bpb, ...\n"
+            "Bits per byte (bpb) = loss / ln 2 per UTF-8 byte the target tokens decode to.\n");
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -95,6 +99,7 @@ int cmd_eval(int argc, char **argv) {
     int rc = 1;
     gpt_model m;
     memset(&m, 0, sizeof m);
+    uint32_t *token_bytes = NULL;
     if (T > mc.block_size) { ll_error("eval: --seq %d exceeds the model's block_size %d", T, mc.block_size); goto done; }
     if (is_sft) {
         if (strcmp(sft.tokenizer, meta.tokenizer) != 0 || sft.vocab_size != (uint32_t)mc.vocab_size) {
@@ -111,31 +116,50 @@ int cmd_eval(int argc, char **argv) {
     if (gpt_create(&m, &mc) != 0 || ckpt_load(ckpt, &m, NULL, NULL, &meta) != 0 ||
         gpt_alloc_acts(&m, (int)batch, T, 0) != 0)
         goto done;
-    double loss_sum;
+    double loss_sum, n_bytes = 0.0;
     long n_tokens;
+    /* every rank builds the table (the files are on shared storage) */
+    char *tok_json = NULL;
+    size_t tok_len = 0;
+    if (ckpt_read_tokenizer_json(ckpt, &tok_json, &tok_len) != 0 ||
+        (!tok_json && !is_sft && store_read_tokenizer_json(&s, &tok_json, &tok_len) != 0))
+        goto done;
+    if (tok_json || !strcmp(meta.tokenizer, TOK_BYTES_IDENTITY)) {
+        token_bytes = trainer_token_bytes(ckpt, tok_json, tok_len, mc.vocab_size);
+        free(tok_json);
+        if (!token_bytes) goto done;
+    }
     double t0 = ll_now();
-    if ((is_sft ? trainer_eval_sft(&m, &pack, windows, (int)batch, &w, &loss_sum, &n_tokens)
-                : trainer_eval(&m, &s, split, windows, T, (int)batch, &w, &loss_sum, &n_tokens)) != 0)
+    if ((is_sft ? trainer_eval_sft_bytes(&m, &pack, windows, (int)batch, &w, token_bytes, &loss_sum, &n_tokens,
+                                         &n_bytes)
+                : trainer_eval_bytes(&m, &s, split, windows, T, (int)batch, &w, token_bytes, &loss_sum, &n_tokens,
+                                     &n_bytes)) != 0)
         goto done;
     double loss = loss_sum / (double)n_tokens, secs = ll_now() - t0;
+    double bpb = n_bytes > 0 ? loss_sum / M_LN2 / n_bytes : NAN;
     if (w.rank == 0) {
         if (json) {
-            json_t *o = json_pack("{s:f, s:I, s:I, s:i, s:s, s:f, s:I, s:s, s:s, s:f}", "loss", loss, "tokens",
-                                  (json_int_t)n_tokens, "windows", (json_int_t)windows, "seq", T, "split", split_name,
-                                  "perplexity", exp(loss), "step", (json_int_t)meta.step, "checkpoint", ckpt, "data",
-                                  data, "seconds", secs);
+            json_t *o = json_pack("{s:f, s:I, s:I, s:i, s:s, s:f, s:o, s:f, s:I, s:s, s:s, s:f}", "loss", loss,
+                                  "tokens", (json_int_t)n_tokens, "windows", (json_int_t)windows, "seq", T, "split",
+                                  split_name, "perplexity", exp(loss), "bpb",
+                                  isfinite(bpb) ? json_real(bpb) : json_null(), "bytes", n_bytes, "step",
+                                  (json_int_t)meta.step, "checkpoint", ckpt, "data", data, "seconds", secs);
             char *txt = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
             printf("%s\n", txt);
             free(txt);
             json_decref(o);
         } else {
-            printf("%s split: %sloss %.4f (perplexity %.2f) over %ld %s x %d: %ld %stokens, step %llu, %.2f s\n",
-                   split_name, is_sft ? "masked " : "", loss, exp(loss), windows, is_sft ? "rows" : "windows", T,
-                   n_tokens, is_sft ? "target " : "", (unsigned long long)meta.step, secs);
+            char bpb_text[48] = "";
+            if (isfinite(bpb)) snprintf(bpb_text, sizeof bpb_text, ", %.4f bits per byte", bpb);
+            printf("%s split: %sloss %.4f (perplexity %.2f%s) over %ld %s x %d: %ld %stokens, step %llu, %.2f s\n",
+                   split_name, is_sft ? "masked " : "", loss, exp(loss), bpb_text, windows,
+                   is_sft ? "rows" : "windows", T, n_tokens, is_sft ? "target " : "", (unsigned long long)meta.step,
+                   secs);
         }
     }
     rc = 0;
 done:
+    free(token_bytes);
     gpt_free(&m);
     loader_pack_free(&pack);
     if (is_sft) sft_store_free(&sft);

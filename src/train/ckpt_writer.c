@@ -88,6 +88,11 @@ static int run_job(ckpt_writer *w) {
 static void *writer_main(void *arg) {
     ckpt_writer *w = arg;
     omp_set_num_threads(1);
+    /* the staging is allocated and touched now, off the training threads,
+     * so that the first checkpoint's snapshot is a plain copy (a failure
+     * here is retried, and reported, by the first job) */
+    if (!w->stage)
+        w->stage = ll_calloc_big_quiet(w->view.num_params * sizeof(float) * (w->with_moments ? 3 : 1));
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->quit && !(w->pending && !w->snapshot_taken)) pthread_cond_wait(&w->cv, &w->mu);

@@ -39,13 +39,13 @@
 
 /* Runs a prepared evaluation pass (windows or SFT rows) and reduces the sums. */
 static int eval_pass(gpt_model *m, loader_eval *windows_in, int T, int batch_size, const comm_world *world,
-                     double *loss_sum, long *n_tokens) {
+                     const uint32_t *token_bytes, double *loss_sum, long *n_tokens, double *n_bytes) {
     int size = world ? world->size : 1;
     loader_eval windows = *windows_in;
     int *in = ll_malloc((size_t)batch_size * T * sizeof(int));
     int *tgt = ll_malloc((size_t)batch_size * T * sizeof(int));
     int rc = (in && tgt) ? 0 : -1;
-    double sum = 0.0;
+    double sum = 0.0, bytes = 0.0;
     long count = 0;
     for (int rows = 1; rc == 0;) {
         if (loader_eval_next(&windows, in, tgt, &rows) != 0) { rc = -1; break; }
@@ -55,20 +55,42 @@ static int eval_pass(gpt_model *m, loader_eval *windows_in, int T, int batch_siz
         if (gpt_forward(m, in, tgt, rows, T, &ls, &nt, NULL, NULL) != 0) { rc = -1; break; }
         sum += ls;
         count += nt;
+        /* the targets the loss counted: ids >= 0 (the model ignores -1) */
+        if (token_bytes)
+            for (long i = 0; i < (long)rows * T; i++)
+                if (tgt[i] >= 0) bytes += token_bytes[tgt[i]];
     }
     loader_eval_free(&windows);
     free(in);
     free(tgt);
     if (size > 1) {
         /* every rank must join the reduction, even one that failed */
-        double d[2] = {sum, rc != 0 ? 1.0 : 0.0};
-        if (comm_allreduce_doubles(d, 2) != 0 || comm_allreduce_longs(&count, 1) != 0) return -1;
+        double d[3] = {sum, rc != 0 ? 1.0 : 0.0, bytes};
+        if (comm_allreduce_doubles(d, 3) != 0 || comm_allreduce_longs(&count, 1) != 0) return -1;
         sum = d[0];
         if (d[1] != 0.0) rc = -1;
+        bytes = d[2];
     }
     *loss_sum = sum;
     *n_tokens = count;
+    if (n_bytes) *n_bytes = bytes;
     return rc;
+}
+
+uint32_t *trainer_token_bytes(const char *name, const char *json, size_t len, int vocab_size) {
+    tokenizer *t = json ? tok_load_buffer(name, json, len) : tok_bytes_new();
+    if (!t) return NULL;
+    uint32_t *table = NULL;
+    if (tok_vocab_size(t) != vocab_size)
+        ll_error("%s: the tokenizer has %d tokens, the model %d", name, tok_vocab_size(t), vocab_size);
+    else if ((table = ll_malloc((size_t)vocab_size * sizeof *table)) != NULL)
+        for (int id = 0; id < vocab_size; id++) {
+            size_t n = 0;
+            tok_token_bytes(t, id, &n);
+            table[id] = (uint32_t)n;
+        }
+    tok_free(t);
+    return table;
 }
 
 int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_windows, int T, int batch_size,
@@ -76,7 +98,16 @@ int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_window
     int rank = world ? world->rank : 0, size = world ? world->size : 1;
     loader_eval windows;
     if (loader_eval_init(&windows, s, split, T, batch_size, n_windows, rank, size) != 0) return -1;
-    return eval_pass(m, &windows, T, batch_size, world, loss_sum, n_tokens);
+    return eval_pass(m, &windows, T, batch_size, world, NULL, loss_sum, n_tokens, NULL);
+}
+
+int trainer_eval_bytes(gpt_model *m, store_reader *s, store_split split, long n_windows, int T, int batch_size,
+                       const comm_world *world, const uint32_t *token_bytes, double *loss_sum, long *n_tokens,
+                       double *n_bytes) {
+    int rank = world ? world->rank : 0, size = world ? world->size : 1;
+    loader_eval windows;
+    if (loader_eval_init(&windows, s, split, T, batch_size, n_windows, rank, size) != 0) return -1;
+    return eval_pass(m, &windows, T, batch_size, world, token_bytes, loss_sum, n_tokens, n_bytes);
 }
 
 int trainer_eval_sft(gpt_model *m, const loader_pack *pack, long n_rows, int batch_size, const comm_world *world,
@@ -84,7 +115,16 @@ int trainer_eval_sft(gpt_model *m, const loader_pack *pack, long n_rows, int bat
     int rank = world ? world->rank : 0, size = world ? world->size : 1;
     loader_eval rows;
     if (loader_eval_init_sft(&rows, pack, batch_size, n_rows, rank, size) != 0) return -1;
-    return eval_pass(m, &rows, pack->seq_len, batch_size, world, loss_sum, n_tokens);
+    return eval_pass(m, &rows, pack->seq_len, batch_size, world, NULL, loss_sum, n_tokens, NULL);
+}
+
+int trainer_eval_sft_bytes(gpt_model *m, const loader_pack *pack, long n_rows, int batch_size,
+                           const comm_world *world, const uint32_t *token_bytes, double *loss_sum, long *n_tokens,
+                           double *n_bytes) {
+    int rank = world ? world->rank : 0, size = world ? world->size : 1;
+    loader_eval rows;
+    if (loader_eval_init_sft(&rows, pack, batch_size, n_rows, rank, size) != 0) return -1;
+    return eval_pass(m, &rows, pack->seq_len, batch_size, world, token_bytes, loss_sum, n_tokens, n_bytes);
 }
 
 /* ---- sgemm peak probe, for the MFU column ---- */
@@ -137,6 +177,7 @@ typedef struct {
     int *inputs, *targets;
     metrics_log *metrics;    /* rank 0 only; NULL elsewhere */
     ckpt_writer *writer;     /* rank 0 only: checkpoints written in the background */
+    uint32_t *token_bytes;   /* bytes per token id (all ranks), NULL: tokenizer unknown, no bpb */
     double peak_gflops, comm_wait;
     int bad_steps;
     int have_store, have_model, have_adam, have_loader, have_sft;
@@ -159,6 +200,7 @@ static void install_signal_handlers(void) {
 
 static void run_free(run *r) {
     ckpt_writer_free(r->writer);   /* waits for the write in flight */
+    free(r->token_bytes);
     if (r->reducer) comm_reducer_free(r->reducer);
     if (r->have_loader) loader_free(&r->data);
     if (r->have_adam) optim_adamw_free(&r->adam);
@@ -256,16 +298,20 @@ static int run_eval(run *r) {
     long windows = r->cfg.eval_windows < (long)avail ? r->cfg.eval_windows : (long)avail;
     if (windows < 1) return 0;
     double t = ll_now();
-    int erc = r->opt.sft ? trainer_eval_sft(&r->model, &r->pack[1], windows, r->cfg.batch_size, &r->world, &ls, &nt)
-                         : trainer_eval(&r->model, &r->store, STORE_VAL, windows, T, r->cfg.batch_size, &r->world, &ls,
-                                        &nt);
+    double nb = 0.0;
+    int erc = r->opt.sft ? trainer_eval_sft_bytes(&r->model, &r->pack[1], windows, r->cfg.batch_size, &r->world,
+                                                  r->token_bytes, &ls, &nt, &nb)
+                         : trainer_eval_bytes(&r->model, &r->store, STORE_VAL, windows, T, r->cfg.batch_size,
+                                              &r->world, r->token_bytes, &ls, &nt, &nb);
     if (erc != 0) return -1;
-    double val = nt > 0 ? ls / nt : NAN;
-    ll_log("step %6llu | val loss %.4f (%ld windows, %.2f s)\n", (unsigned long long)r->step, val, windows,
+    double val = nt > 0 ? ls / nt : NAN, bpb = nb > 0 ? ls / M_LN2 / nb : 0.0;
+    char bpb_text[32] = "";
+    if (bpb > 0) snprintf(bpb_text, sizeof bpb_text, " | bpb %.4f", bpb);
+    ll_log("step %6llu | val loss %.4f%s (%ld windows, %.2f s)\n", (unsigned long long)r->step, val, bpb_text, windows,
            ll_now() - t);
     /* a lost metrics line must not end the run: the log said so once */
     if (r->metrics)
-        metrics_append_val(r->metrics, &(metrics_val){r->step, r->tokens_seen, val, (uint64_t)nt});
+        metrics_append_val(r->metrics, &(metrics_val){r->step, r->tokens_seen, val, (uint64_t)nt, bpb});
     return 0;
 }
 
@@ -534,6 +580,22 @@ static int setup(run *r) {
     int bad_tok = r->opt.sft && r->world.rank == 0 && !r->tokenizer_json && tok_src &&
                   ckpt_read_tokenizer_json(tok_src, &r->tokenizer_json, &r->tokenizer_json_len) != 0;
     if (comm_any(bad_tok)) return -1;
+
+    /* bytes per token for the val bits per byte: rank 0 has the tokenizer
+     * (the store's, or the checkpoint's in SFT), the others get its table */
+    int have_bytes = 0;
+    if (r->world.rank == 0 && (r->tokenizer_json || !strcmp(r->tokenizer, TOK_BYTES_IDENTITY))) {
+        r->token_bytes = trainer_token_bytes(r->opt.data_path, r->tokenizer_json, r->tokenizer_json_len, c->vocab_size);
+        have_bytes = r->token_bytes != NULL;
+        if (!have_bytes) ll_log("warning: no bits per byte in the val lines (above)\n");
+    }
+    if (r->world.size > 1) {
+        if (comm_bcast(&have_bytes, sizeof have_bytes, 0) != 0) return -1;
+        if (have_bytes && r->world.rank != 0 && !(r->token_bytes = ll_malloc((size_t)c->vocab_size * sizeof(uint32_t))))
+            have_bytes = 0;   /* out of memory: printed, and the bcast below must still be joined */
+        if (comm_any(have_bytes && !r->token_bytes)) return -1;
+        if (have_bytes && comm_bcast(r->token_bytes, (size_t)c->vocab_size * sizeof(uint32_t), 0) != 0) return -1;
+    }
 
     r->sched = (sched_config){c->lr, c->min_lr_frac, c->warmup_steps, c->max_steps};
     size_t bt = (size_t)c->batch_size * c->seq_len;
