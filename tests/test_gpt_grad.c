@@ -1,12 +1,14 @@
 /* test_gpt_grad.c: the hand-written backward against central finite
- * differences, tensor by tensor; thread-count independence; and an overfit
- * check (a tiny model drives the loss on one batch near zero).
+ * differences, tensor by tensor; thread-count independence (of the gradient
+ * and of the weight init); and an overfit check (a tiny model drives the
+ * loss on one batch near zero).
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,6 +130,45 @@ static void test_determinism(void **state) {
     gpt_free(&m);
 }
 
+/* The init spreads tensors over threads: every thread count gives the values
+ * of the serial definition (per tensor, stream 1000 + index, GPT-2 stds),
+ * into big buffers that come 2 MiB aligned and zeroed. */
+static void test_init_threads(void **state) {
+    (void)state;
+    gpt_config cfg = {.n_layer = 3, .n_head = 2, .n_embd = 16, .block_size = 8, .vocab_size = 50};
+    gpt_model m;
+    assert_int_equal(gpt_create(&m, &cfg), 0);
+    assert_int_equal((uintptr_t)m.params % (2u << 20), 0);
+    size_t bytes = m.num_params * sizeof(float);
+    float *want = calloc(m.num_params, sizeof(float));
+    float resid_std = 0.02f / sqrtf(2.0f * cfg.n_layer);
+    for (int i = 0; i < m.num_tensors; i++) {
+        const gpt_tensor_info *t = &m.tensors[i];
+        const char *dot = strrchr(t->name, '.');
+        if (dot && !strcmp(dot, ".bias")) continue;
+        if (strstr(t->name, "ln_")) { for (size_t j = 0; j < t->numel; j++) want[t->offset + j] = 1.0f; continue; }
+        float std = strstr(t->name, "c_proj.weight") ? resid_std : 0.02f;
+        ll_rng r;
+        ll_rng_seed(&r, 77, 1000 + (uint64_t)i);
+        for (size_t j = 0; j < t->numel; j++) want[t->offset + j] = (float)(std * ll_rng_normal(&r));
+    }
+    int saved = ll_threads();
+    for (int threads = 1; threads <= 3; threads++) {
+        memset(m.params, 0x7f, bytes);
+        ll_set_threads(threads);
+        gpt_init_weights(&m, 77);
+        assert_memory_equal(m.params, want, bytes);
+    }
+    ll_set_threads(saved);
+    float *big = ll_calloc_big(12345 * sizeof(float));
+    assert_non_null(big);
+    assert_int_equal((uintptr_t)big % (2u << 20), 0);
+    for (int i = 0; i < 12345; i++) assert_true(big[i] == 0.0f);
+    free(big);
+    free(want);
+    gpt_free(&m);
+}
+
 /* A tiny model must memorise one batch. */
 static void test_overfit_one_batch(void **state) {
     (void)state;
@@ -184,6 +225,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_finite_differences),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_init_threads),
         cmocka_unit_test(test_overfit_one_batch),
         cmocka_unit_test(test_rejects_bad_tokens),
     };

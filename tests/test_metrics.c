@@ -40,7 +40,7 @@ static void test_format_is_stable(void **state) {
     const char *p = tu_path("format.jsonl");
     metrics_log *log = metrics_open(p);
     assert_non_null(log);
-    assert_int_equal(metrics_append_val(log, &(metrics_val){0, 0, 6.40797615051, 256}), 0);
+    assert_int_equal(metrics_append_val(log, &(metrics_val){0, 0, 6.40797615051, 256, 0}), 0);
     assert_int_equal(metrics_append_train(log, &(metrics_train){1, 128, 6.36397337913513, 1.28838443756, 0.0015f,
                                                                 2.955947, 43302.5362, 0.157292143, 0.0}),
                      0);
@@ -55,11 +55,14 @@ static void test_format_is_stable(void **state) {
     /* a second open appends (a resumed run) */
     log = metrics_open(p);
     assert_non_null(log);
-    assert_int_equal(metrics_append_val(log, &(metrics_val){5, 640, 5.0, 256}), 0);
+    assert_int_equal(metrics_append_val(log, &(metrics_val){5, 640, 5.0, 256, 0}), 0);
+    assert_int_equal(metrics_append_val(log, &(metrics_val){6, 768, 5.0, 256, 1.8125}), 0);
     metrics_close(log);
     text = read_text(p);
-    assert_int_equal(tu_count_lines(text), 3);
+    assert_int_equal(tu_count_lines(text), 4);
     assert_non_null(strstr(text, "\n{\"kind\":\"val\",\"step\":5,\"tokens\":640,\"val_loss\":5.0,\"val_tokens\":256}\n"));
+    assert_non_null(strstr(text, "\n{\"kind\":\"val\",\"step\":6,\"tokens\":768,\"val_loss\":5.0,\"val_tokens\":256,"
+                                 "\"val_bpb\":1.8125}\n"));
     free(text);
 }
 
@@ -69,7 +72,7 @@ static void test_round_trip(void **state) {
     metrics_log *log = metrics_open(p);
     assert_non_null(log);
     for (uint64_t s = 0; s <= 40; s++) {
-        if (s % 10 == 0) assert_int_equal(metrics_append_val(log, &(metrics_val){s, s * 512, 6.0 - 0.01 * s, 1024}), 0);
+        if (s % 10 == 0) assert_int_equal(metrics_append_val(log, &(metrics_val){s, s * 512, 6.0 - 0.01 * s, 1024, 0}), 0);
         if (s > 0)
             assert_int_equal(metrics_append_train(log, &(metrics_train){s, s * 512, 6.25 - 0.03125 * s, 1.5, 3e-4,
                                                                         10.0, 5e4, 0.25, 0.5}),

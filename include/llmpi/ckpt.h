@@ -49,6 +49,49 @@ typedef struct {
 /* Writes a checkpoint. adam_m / adam_v may be NULL (then no /optim group). */
 int ckpt_save(const char *path, const gpt_model *m, const float *adam_m, const float *adam_v,
               const ckpt_meta *meta);
+/* ckpt_save that also reports where its time went (times may be NULL). */
+typedef struct {
+    double build_s;   /* building the file image in memory (HDF5, checksums) */
+    double write_s;   /* writing it: temporary, fsync, rename, directory fsync */
+    size_t bytes;     /* the file's size */
+} ckpt_save_times;
+int ckpt_save_timed(const char *path, const gpt_model *m, const float *adam_m, const float *adam_v,
+                    const ckpt_meta *meta, ckpt_save_times *times);
+
+/* ---- asynchronous checkpoints (ckpt_writer.c) ----
+ * One writer per training run (on the rank that writes). A checkpoint is
+ * taken in two halves: ckpt_writer_begin hands over the step's state; the
+ * writer thread copies parameters and moments into its staging buffers (the
+ * snapshot) while the caller goes on with work that only reads them (the
+ * next forward and backward); ckpt_writer_snapshot_wait must return before
+ * the caller changes them (the optimizer update). The thread then writes the
+ * file (ckpt_save: temporary, fsync, rename, directory fsync) and, with keep
+ * > 0, prunes to the newest keep: the previous checkpoint stays until the
+ * new one is complete. One write at a time: begin waits for the one in flight. */
+typedef struct ckpt_writer ckpt_writer;
+/* A writer for checkpoints of m (its tensor table and shape; the model must
+ * outlive the writer) with moments (NULL adam buffers allowed at begin when
+ * with_moments is 0), pruned to keep (0: never) in run_dir/checkpoints.
+ * Starts the thread, which allocates its staging buffers at once (in the
+ * background, while training starts).
+ * NULL with one line. */
+ckpt_writer *ckpt_writer_create(const gpt_model *m, int with_moments, const char *run_dir, int keep);
+/* Waits for the write in flight (its failure returns -1, already printed),
+ * then starts the checkpoint of meta->step to path from params, adam_m,
+ * adam_v (full size; they must stay unchanged until ckpt_writer_snapshot_wait)
+ * and a copy of meta (tokenizer_json must outlive the write). 0 / -1. */
+int ckpt_writer_begin(ckpt_writer *w, const char *path, const float *params, const float *adam_m,
+                      const float *adam_v, const ckpt_meta *meta);
+/* Returns once the snapshot of the checkpoint begun last is taken (at once
+ * when there is none); the seconds waited in *waited (may be NULL). */
+void ckpt_writer_snapshot_wait(ckpt_writer *w, double *waited);
+/* Waits for the write in flight. 0, or -1 when a write since the last call
+ * failed (printed by the thread). */
+int ckpt_writer_wait(ckpt_writer *w);
+/* 1 when a finished write failed (and was not yet reported by a wait), without waiting. */
+int ckpt_writer_failed(ckpt_writer *w);
+/* Waits for the write in flight, stops the thread, frees. NULL is a no-op. */
+void ckpt_writer_free(ckpt_writer *w);
 /* The tokenizer.json text the checkpoint carries: a new NUL-terminated
  * buffer (*len bytes; free it), checksum verified; *out = NULL when it has
  * none (byte tokenizer, or written before checkpoints carried it). 0 / -1. */

@@ -13,6 +13,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* HDF5 is built without thread safety (Debian's libhdf5): code that may call
+ * it while another thread does (the asynchronous checkpoint writer, in the
+ * trainer) holds this process-wide lock around its HDF5 calls: the
+ * checkpoint image build and prune, and the token store's dataset reads.
+ * Not recursive. */
+void h5u_lock(void);
+void h5u_unlock(void);
+
 /* Silences HDF5's own error stack printing (we print one line ourselves). */
 void h5u_quiet(void);
 

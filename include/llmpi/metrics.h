@@ -4,7 +4,10 @@
  * One JSON object per line, keys in this order:
  *   {"kind":"train","step":S,"tokens":N,"loss":L,"grad_norm":G,"lr":LR,"ms":MS,
  *    "tokens_per_s":TPS,"mfu":MFU,"comm_wait_ms":W}
- *   {"kind":"val","step":S,"tokens":N,"val_loss":L,"val_tokens":NT}
+ *   {"kind":"val","step":S,"tokens":N,"val_loss":L,"val_tokens":NT,"val_bpb":BPB}
+ * val_bpb (bits per byte: val_loss / ln 2 x val_tokens / the UTF-8 bytes the
+ * target tokens decode to; comparable across tokenizers) is left out when
+ * the run's tokenizer is not known (a store without one).
  * step and tokens are integers; reals carry 8 significant digits; a value
  * that is not finite is written as null (JSON has no NaN). "tokens" counts
  * the target tokens trained on before the line's evaluation or after its step.
@@ -32,6 +35,7 @@ typedef struct {
     uint64_t step, tokens;
     double val_loss;
     uint64_t val_tokens;
+    double val_bpb;          /* 0: unknown, not written */
 } metrics_val;
 
 /* ---- writer ---- */

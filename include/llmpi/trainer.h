@@ -51,6 +51,18 @@ int trainer_run(const trainer_options *opt);
  * batch_size x T. */
 int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_windows, int T, int batch_size,
                  const comm_world *world, double *loss_sum, long *n_tokens);
+/* The same, also summing into *n_bytes the bytes the counted target tokens
+ * decode to (token_bytes[id], from trainer_token_bytes; the same table on
+ * every rank): bits per byte = loss_sum / ln 2 / n_bytes, a figure that
+ * compares across tokenizers. token_bytes NULL: *n_bytes = 0. */
+int trainer_eval_bytes(gpt_model *m, store_reader *s, store_split split, long n_windows, int T, int batch_size,
+                       const comm_world *world, const uint32_t *token_bytes, double *loss_sum, long *n_tokens,
+                       double *n_bytes);
+/* Bytes each token id decodes to (UTF-8 bytes of tok_decode), for the
+ * tokenizer of a tokenizer.json text, or the byte tokenizer when json is
+ * NULL; vocab_size must be the tokenizer's. A malloc'ed table, or NULL with
+ * one line (name says whose tokenizer). */
+uint32_t *trainer_token_bytes(const char *name, const char *json, size_t len, int vocab_size);
 
 /* Mean masked cross-entropy over packed rows 0..n_rows-1 of an SFT split
  * (loader_eval_init_sft), shared among the ranks of world like trainer_eval. */
@@ -60,9 +72,15 @@ int trainer_eval_sft(gpt_model *m, const loader_pack *pack, long n_rows, int bat
  * summed cross-entropy and the count of its targets (reduced over world),
  * computed in double from the logits: the sources' sums add up to loss_sum
  * up to float rounding, their counts to n_tokens exactly. The caller's
- * arrays hold n_sources each; needs batch_size x T x vocab floats more. */
+ * arrays hold n_sources each; needs batch_size x T x vocab floats more.
+ * token_bytes, n_bytes: as trainer_eval_bytes (NULL: none). */
 int trainer_eval_sft_sources(gpt_model *m, const loader_pack *pack, long n_rows, int batch_size,
-                             const comm_world *world, double *loss_sum, long *n_tokens, int n_sources,
-                             double *source_loss, long *source_tokens);
+                             const comm_world *world, const uint32_t *token_bytes, double *loss_sum,
+                             long *n_tokens, double *n_bytes, int n_sources, double *source_loss,
+                             long *source_tokens);
+/* trainer_eval_sft with bits per byte's denominator, as trainer_eval_bytes. */
+int trainer_eval_sft_bytes(gpt_model *m, const loader_pack *pack, long n_rows, int batch_size,
+                           const comm_world *world, const uint32_t *token_bytes, double *loss_sum, long *n_tokens,
+                           double *n_bytes);
 
 #endif

@@ -32,6 +32,16 @@ void *ll_realloc_at(void *p, size_t bytes, const char *file, int line);
 char *ll_strdup_at(const char *s, const char *file, int line);
 /* aligned_alloc (C11: bytes a multiple of align); free with free(). */
 void *ll_aligned_alloc_at(size_t align, size_t bytes, const char *file, int line);
+/* A big zeroed buffer (parameters, gradients, moments, activations, staging):
+ * 2 MiB aligned and rounded up to 2 MiB, marked MADV_HUGEPAGE (with THP in
+ * madvise mode the kernel backs it with 2 MiB pages: 512x fewer page faults
+ * and TLB entries), and zeroed once by the OpenMP threads in static order,
+ * so each part is first touched by the thread whose static share it is (its
+ * NUMA node on a big machine). calloc's contract; free with free().
+ * LLMPI_HUGEPAGES=0 in the environment leaves out the madvise. */
+void *ll_calloc_big_at(size_t bytes, const char *file, int line);
+#define ll_calloc_big(bytes) ll_calloc_big_at((bytes), __FILE__, __LINE__)
+void *ll_calloc_big_quiet(size_t bytes);   /* the same, silent (the caller has a fallback) */
 /* The same, silent: for an allocation whose failure the caller handles by a
  * fallback (an optional cache or prefetch), so no error line is printed. */
 void *ll_malloc_quiet(size_t bytes);

@@ -7,6 +7,9 @@
  * (loader_pack, as `llmpi sft` trains on them) and the loss is the masked
  * one: mean over assistant targets only, in total and per source (the
  * store's example_source; computed from the logits in double).
+ * Bits per byte (loss / ln 2 per UTF-8 byte of the decoded targets; compares
+ * across tokenizers) comes with it when the tokenizer is known: the
+ * checkpoint's tokenizer.json, else the store's, else the byte tokenizer.
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -35,7 +38,8 @@ static void usage(FILE *f) {
             "and per source.\n"
             "  --seq T     window length (default: the model's block_size)\n"
             "  --batch B   windows per forward pass (default 8; does not change the result)\n"
-            "  --json      print one JSON object: loss, tokens, windows, seq, perplexity, ...\n");
+            "  --json      print one JSON object: loss, tokens, windows, seq, perplexity, bpb, ...\n"
+            "Bits per byte (bpb) = loss / ln 2 per UTF-8 byte the target tokens decode to.\n");
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -99,6 +103,7 @@ int cmd_eval(int argc, char **argv) {
     memset(&m, 0, sizeof m);
     double *src_loss = NULL;   /* SFT: per source */
     long *src_tokens = NULL;
+    uint32_t *token_bytes = NULL;
     if (T > mc.block_size) { ll_error("eval: --seq %d exceeds the model's block_size %d", T, mc.block_size); goto done; }
     if (is_sft) {
         if (!tok_identity_matches(sft.tokenizer, sft.vocab_size, meta.tokenizer, (uint32_t)mc.vocab_size)) {
@@ -115,25 +120,39 @@ int cmd_eval(int argc, char **argv) {
     if (gpt_create(&m, &mc) != 0 || ckpt_load(ckpt, &m, NULL, NULL, &meta) != 0 ||
         gpt_alloc_acts(&m, (int)batch, T, 0) != 0)
         goto done;
-    double loss_sum;
+    double loss_sum, n_bytes = 0.0;
     long n_tokens;
+    /* every rank builds the table (the files are on shared storage) */
+    char *tok_json = NULL;
+    size_t tok_len = 0;
+    if (ckpt_read_tokenizer_json(ckpt, &tok_json, &tok_len) != 0 ||
+        (!tok_json && !is_sft && store_read_tokenizer_json(&s, &tok_json, &tok_len) != 0))
+        goto done;
+    if (tok_json || !strcmp(meta.tokenizer, TOK_BYTES_IDENTITY)) {
+        token_bytes = trainer_token_bytes(ckpt, tok_json, tok_len, mc.vocab_size);
+        free(tok_json);
+        if (!token_bytes) goto done;
+    }
     double t0 = ll_now();
     if (is_sft) {
         src_loss = ll_calloc((size_t)sft.n_sources, sizeof *src_loss);
         src_tokens = ll_calloc((size_t)sft.n_sources, sizeof *src_tokens);
         if (!src_loss || !src_tokens) goto done;
     }
-    if ((is_sft ? trainer_eval_sft_sources(&m, &pack, windows, (int)batch, &w, &loss_sum, &n_tokens, sft.n_sources,
-                                           src_loss, src_tokens)
-                : trainer_eval(&m, &s, split, windows, T, (int)batch, &w, &loss_sum, &n_tokens)) != 0)
+    if ((is_sft ? trainer_eval_sft_sources(&m, &pack, windows, (int)batch, &w, token_bytes, &loss_sum, &n_tokens,
+                                           &n_bytes, sft.n_sources, src_loss, src_tokens)
+                : trainer_eval_bytes(&m, &s, split, windows, T, (int)batch, &w, token_bytes, &loss_sum, &n_tokens,
+                                     &n_bytes)) != 0)
         goto done;
     double loss = loss_sum / (double)n_tokens, secs = ll_now() - t0;
+    double bpb = n_bytes > 0 ? loss_sum / M_LN2 / n_bytes : NAN;
     if (w.rank == 0) {
         if (json) {
-            json_t *o = json_pack("{s:f, s:I, s:I, s:i, s:s, s:f, s:I, s:s, s:s, s:f}", "loss", loss, "tokens",
-                                  (json_int_t)n_tokens, "windows", (json_int_t)windows, "seq", T, "split", split_name,
-                                  "perplexity", exp(loss), "step", (json_int_t)meta.step, "checkpoint", ckpt, "data",
-                                  data, "seconds", secs);
+            json_t *o = json_pack("{s:f, s:I, s:I, s:i, s:s, s:f, s:o, s:f, s:I, s:s, s:s, s:f}", "loss", loss,
+                                  "tokens", (json_int_t)n_tokens, "windows", (json_int_t)windows, "seq", T, "split",
+                                  split_name, "perplexity", exp(loss), "bpb",
+                                  isfinite(bpb) ? json_real(bpb) : json_null(), "bytes", n_bytes, "step",
+                                  (json_int_t)meta.step, "checkpoint", ckpt, "data", data, "seconds", secs);
             if (is_sft) {
                 json_t *arr = json_array();
                 for (int i = 0; i < sft.n_sources; i++)
@@ -148,9 +167,12 @@ int cmd_eval(int argc, char **argv) {
             free(txt);
             json_decref(o);
         } else {
-            printf("%s split: %sloss %.4f (perplexity %.2f) over %ld %s x %d: %ld %stokens, step %llu, %.2f s\n",
-                   split_name, is_sft ? "masked " : "", loss, exp(loss), windows, is_sft ? "rows" : "windows", T,
-                   n_tokens, is_sft ? "target " : "", (unsigned long long)meta.step, secs);
+            char bpb_text[48] = "";
+            if (isfinite(bpb)) snprintf(bpb_text, sizeof bpb_text, ", %.4f bits per byte", bpb);
+            printf("%s split: %sloss %.4f (perplexity %.2f%s) over %ld %s x %d: %ld %stokens, step %llu, %.2f s\n",
+                   split_name, is_sft ? "masked " : "", loss, exp(loss), bpb_text, windows,
+                   is_sft ? "rows" : "windows", T, n_tokens, is_sft ? "target " : "", (unsigned long long)meta.step,
+                   secs);
             for (int i = 0; is_sft && i < sft.n_sources; i++) {
                 if (src_tokens[i]) printf("  %-16s loss %.4f over %ld target tokens\n", sft.source_names[i],
                                           src_loss[i] / (double)src_tokens[i], src_tokens[i]);
@@ -162,6 +184,7 @@ int cmd_eval(int argc, char **argv) {
 done:
     free(src_loss);
     free(src_tokens);
+    free(token_bytes);
     gpt_free(&m);
     loader_pack_free(&pack);
     if (is_sft) sft_store_free(&sft);

@@ -407,6 +407,7 @@ static int read_range(const store_reader *s, hid_t dset, const char *what, uint6
         return -1;
     }
     if (n == 0) return 0;
+    h5u_lock();   /* the trainer's checkpoint writer may be in HDF5 (h5.h) */
     hid_t fspace = H5Dget_space(dset);
     hsize_t off = start, count = n;
     hid_t mspace = H5Screate_simple(1, &count, NULL);
@@ -419,6 +420,7 @@ static int read_range(const store_reader *s, hid_t dset, const char *what, uint6
         ll_error("%s: %s: read of [%llu, +%zu) failed", s->path, what, (unsigned long long)start, n);
     if (mspace >= 0) H5Sclose(mspace);
     if (fspace >= 0) H5Sclose(fspace);
+    h5u_unlock();
     return rc;
 }
 

@@ -142,7 +142,7 @@ int gpt_create(gpt_model *m, const gpt_config *cfg) {
     }
     m->cfg = *cfg;
     m->num_params = num_params;
-    m->params = ll_malloc(m->num_params * sizeof(float));
+    m->params = ll_calloc_big(m->num_params * sizeof(float));
     m->p.layer = ll_calloc(cfg->n_layer, sizeof(gpt_layer_tensors));
     m->g.layer = ll_calloc(cfg->n_layer, sizeof(gpt_layer_tensors));
     m->tensors = ll_calloc((size_t)cfg->n_layer * LAYER_TENSORS + 4, sizeof(gpt_tensor_info));
@@ -154,7 +154,7 @@ int gpt_create(gpt_model *m, const gpt_config *cfg) {
 
 int gpt_alloc_grads(gpt_model *m) {
     if (m->grads) return 0;
-    m->grads = ll_calloc(m->num_params, sizeof(float));
+    m->grads = ll_calloc_big(m->num_params * sizeof(float));
     if (!m->grads) return -1;
     carve(&m->cfg, m->grads, &m->g);
     return 0;
@@ -163,9 +163,11 @@ int gpt_alloc_grads(gpt_model *m) {
 void gpt_zero_grads(gpt_model *m) { m->grads_stale = 1; }
 
 /* GPT-2 initialisation, one RNG stream per tensor so the values do not depend
- * on the buffer layout. */
+ * on the buffer layout, nor on the thread count: the tensors are spread over
+ * the OpenMP threads (dynamically, the table starts with the biggest, wte). */
 void gpt_init_weights(gpt_model *m, uint64_t seed) {
     float resid_std = 0.02f / sqrtf(2.0f * m->cfg.n_layer);
+#pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < m->num_tensors; i++) {
         const gpt_tensor_info *t = &m->tensors[i];
         float *p = m->params + t->offset;
@@ -283,7 +285,7 @@ int gpt_alloc_acts(gpt_model *m, int B, int T, int with_backward) {
     if (m->acts) { free(m->acts->mem); free(m->acts); m->acts = NULL; }
     struct gpt_acts *a = ll_calloc(1, sizeof *a);
     if (!a) return -1;
-    a->mem = ll_malloc(n * sizeof(float));
+    a->mem = ll_calloc_big(n * sizeof(float));
     if (!a->mem) { free(a); return -1; }
     acts_layout(a, a->mem, &m->cfg, B, T, with_backward, threads);
     a->bytes = n * sizeof(float);

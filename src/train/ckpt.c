@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "llmpi/crc32c.h"
@@ -398,6 +399,14 @@ static int check_table(const gpt_model *m, const char *path) {
  * through writing the checkpoint of step N, as a power cut or `kill -9`
  * would. Never set outside tests. */
 static void fault_kill_midway(uint64_t step, const char *tmp) {
+    /* LLMPI_FAULT_SLOW_CKPT_MS=M: every write pauses M ms halfway (before
+     * the kill), so a test sees training go on during a background write */
+    const char *slow = getenv("LLMPI_FAULT_SLOW_CKPT_MS");
+    if (slow) {
+        long ms = strtol(slow, NULL, 10);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    }
     const char *v = getenv("LLMPI_FAULT_KILL_IN_CKPT");
     if (v && strtoull(v, NULL, 10) == step) {
         fprintf(stderr, "llmpi: fault injection: killed while writing %s\n", tmp);
@@ -488,6 +497,12 @@ static size_t image_end(const unsigned char *img, size_t cap) {
  * earlier file at path is untouched. */
 int ckpt_save(const char *path, const gpt_model *m, const float *adam_m, const float *adam_v,
               const ckpt_meta *meta) {
+    return ckpt_save_timed(path, m, adam_m, adam_v, meta, NULL);
+}
+
+int ckpt_save_timed(const char *path, const gpt_model *m, const float *adam_m, const float *adam_v,
+                    const ckpt_meta *meta, ckpt_save_times *times) {
+    double t_start = ll_now();
     if ((adam_m == NULL) != (adam_v == NULL)) {
         ll_error("%s: ckpt_save: both AdamW moments or neither", path);
         return -1;
@@ -506,11 +521,13 @@ int ckpt_save(const char *path, const gpt_model *m, const float *adam_m, const f
     image_capture image = {NULL, 0};
     H5FD_file_image_callbacks_t callbacks = {image_malloc,     image_memcpy,     image_realloc, image_free,
                                              image_udata_copy, image_udata_free, &image};
+    h5u_lock();   /* the image is built under the HDF5 lock (h5.h), written without it */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
     if (fapl < 0 || fcpl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 || h5u_set_format(fapl, fcpl) < 0 ||
         H5Pset_fapl_core(fapl, increment, 0) < 0 || H5Pset_file_image_callbacks(fapl, &callbacks) < 0) {
         if (fapl >= 0) H5Pclose(fapl);
         if (fcpl >= 0) H5Pclose(fcpl);
+        h5u_unlock();
         ll_error("%s: cannot set up HDF5 file access properties", path);
         return -1;
     }
@@ -519,6 +536,7 @@ int ckpt_save(const char *path, const gpt_model *m, const float *adam_m, const f
     H5Pclose(fapl);
     H5Pclose(fcpl);
     if (f < 0) {
+        h5u_unlock();
         free(image.mem);
         ll_error("%s: cannot create an HDF5 file in memory (%zu bytes)", path, increment);
         return -1;
@@ -573,10 +591,13 @@ done:
     if (model >= 0) H5Gclose(model);
     /* in memory, closing cannot fail on a full disk; the buffer is ours after it */
     if (H5Fclose(f) < 0 && rc == 0) { ll_error("%s: closing the in-memory HDF5 file failed", path); rc = -1; }
+    h5u_unlock();
     size_t size = image.mem ? image_end(image.mem, image.cap) : 0;
     if (rc == 0 && size == 0) { ll_error("%s: the in-memory HDF5 file has no valid superblock", path); rc = -1; }
+    double t_built = ll_now();
     if (rc == 0) rc = write_image(path, tmp, image.mem, size, meta->step);
     free(image.mem);
+    if (times) *times = (ckpt_save_times){t_built - t_start, ll_now() - t_built, size};
     return rc;
 }
 
@@ -955,8 +976,17 @@ int ckpt_find_latest(const char *run_dir, int read_data, char *out, size_t cap) 
  * read), hold the step their name says, and have the model shape and
  * tokenizer of the newest such file, which is the reference and always
  * kept. Files that do not verify are left alone and not counted. 0 / -1. */
+static int prune_locked(const char *run_dir, int keep);
+
 int ckpt_prune(const char *run_dir, int keep) {
     if (keep <= 0) { ll_error("ckpt.c: ckpt_prune: keep must be > 0, got %d", keep); return -1; }
+    h5u_lock();   /* opens files with HDF5: the trainer's reads may run meanwhile */
+    int rc = prune_locked(run_dir, keep);
+    h5u_unlock();
+    return rc;
+}
+
+static int prune_locked(const char *run_dir, int keep) {
     ckpt_entry *list;
     size_t n;
     if (list_checkpoints(run_dir, &list, &n) != 0) return -1;

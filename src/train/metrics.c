@@ -94,7 +94,7 @@ int metrics_append_val(metrics_log *log, const metrics_val *r) {
     json_t *o = json_object();
     int built = !o || json_object_set_new(o, "kind", json_string("val")) || set_int(o, "step", r->step) ||
                 set_int(o, "tokens", r->tokens) || set_real(o, "val_loss", r->val_loss) ||
-                set_int(o, "val_tokens", r->val_tokens);
+                set_int(o, "val_tokens", r->val_tokens) || (r->val_bpb > 0 && set_real(o, "val_bpb", r->val_bpb));
     return append_line(log, o, built);
 }
 

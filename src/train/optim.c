@@ -35,8 +35,8 @@ int optim_adamw_init(optim_adamw *o, size_t n, float beta1, float beta2, float e
     o->eps = eps;
     o->weight_decay = weight_decay;
     o->n = n;
-    o->m = ll_calloc(o->n, sizeof(float));
-    o->v = ll_calloc(o->n, sizeof(float));
+    o->m = ll_calloc_big(o->n * sizeof(float));
+    o->v = ll_calloc_big(o->n * sizeof(float));
     if (!o->m || !o->v) { optim_adamw_free(o); return -1; }
     return 0;
 }

@@ -8,7 +8,9 @@
  *   the loader state, the init only on the seed: a run is a function of
  *   (config, store, seed, rank count), and a checkpoint holds all of its state;
  * - rank 0 alone writes files (checkpoints, metrics.jsonl, config.ini, samples.jsonl, and
- *   in SFT mode the SFT store built from a mix);
+ *   in SFT mode the SFT store built from a mix); checkpoints are written in
+ *   the background (ckpt_writer): the state of the step boundary, snapshot
+ *   before the next update; the run ends only after the last write finished;
  * - samples (train.sample_every) are drawn on rank 0 from the weights
  *   alone, with their own RNG: a run's bits do not depend on them;
  * - SFT mode changes only the data: packed rows of masked examples
@@ -38,7 +40,6 @@
 
 /* ---- evaluation ---- */
 
-/* Runs a prepared evaluation pass (windows or SFT rows) and reduces the sums. */
 /* Per-source sums of an eval pass (NULL: none): the CE of every counted
  * target, in double from the logits, added to its source's sum. */
 typedef struct {
@@ -61,8 +62,11 @@ static void add_source_losses(const float *logits, const int *targets, const int
     }
 }
 
+/* Runs a prepared evaluation pass (windows or SFT rows) and reduces the sums
+ * (bytes of the counted targets when token_bytes, per source when es). */
 static int eval_pass(gpt_model *m, loader_eval *windows_in, int T, int batch_size, const comm_world *world,
-                     double *loss_sum, long *n_tokens, eval_sources *es) {
+                     const uint32_t *token_bytes, double *loss_sum, long *n_tokens, double *n_bytes,
+                     eval_sources *es) {
     int size = world ? world->size : 1;
     loader_eval windows = *windows_in;
     const int V = m->cfg.vocab_size;
@@ -71,7 +75,7 @@ static int eval_pass(gpt_model *m, loader_eval *windows_in, int T, int batch_siz
     int *src = es ? ll_malloc((size_t)batch_size * T * sizeof(int)) : NULL;
     float *logits = es ? ll_malloc((size_t)batch_size * T * (size_t)V * sizeof(float)) : NULL;
     int rc = (in && tgt && (!es || (src && logits))) ? 0 : -1;
-    double sum = 0.0;
+    double sum = 0.0, bytes = 0.0;
     long count = 0;
     for (int rows = 1; rc == 0;) {
         if (loader_eval_next_sources(&windows, in, tgt, src, &rows) != 0) { rc = -1; break; }
@@ -82,6 +86,10 @@ static int eval_pass(gpt_model *m, loader_eval *windows_in, int T, int batch_siz
         sum += ls;
         count += nt;
         if (es) add_source_losses(logits, tgt, src, (long)rows * T, V, es);
+        /* the targets the loss counted: ids >= 0 (the model ignores -1) */
+        if (token_bytes)
+            for (long i = 0; i < (long)rows * T; i++)
+                if (tgt[i] >= 0) bytes += token_bytes[tgt[i]];
     }
     loader_eval_free(&windows);
     free(in);
@@ -90,17 +98,35 @@ static int eval_pass(gpt_model *m, loader_eval *windows_in, int T, int batch_siz
     free(logits);
     if (size > 1) {
         /* every rank must join the reduction, even one that failed */
-        double d[2] = {sum, rc != 0 ? 1.0 : 0.0};
-        if (comm_allreduce_doubles(d, 2) != 0 || comm_allreduce_longs(&count, 1) != 0) return -1;
+        double d[3] = {sum, rc != 0 ? 1.0 : 0.0, bytes};
+        if (comm_allreduce_doubles(d, 3) != 0 || comm_allreduce_longs(&count, 1) != 0) return -1;
         if (es && (comm_allreduce_doubles(es->loss, es->n_sources) != 0 ||
                    comm_allreduce_longs(es->tokens, es->n_sources) != 0))
             return -1;
         sum = d[0];
         if (d[1] != 0.0) rc = -1;
+        bytes = d[2];
     }
     *loss_sum = sum;
     *n_tokens = count;
+    if (n_bytes) *n_bytes = bytes;
     return rc;
+}
+
+uint32_t *trainer_token_bytes(const char *name, const char *json, size_t len, int vocab_size) {
+    tokenizer *t = json ? tok_load_buffer(name, json, len) : tok_bytes_new();
+    if (!t) return NULL;
+    uint32_t *table = NULL;
+    if (tok_vocab_size(t) != vocab_size)
+        ll_error("%s: the tokenizer has %d tokens, the model %d", name, tok_vocab_size(t), vocab_size);
+    else if ((table = ll_malloc((size_t)vocab_size * sizeof *table)) != NULL)
+        for (int id = 0; id < vocab_size; id++) {
+            size_t n = 0;
+            tok_token_bytes(t, id, &n);
+            table[id] = (uint32_t)n;
+        }
+    tok_free(t);
+    return table;
 }
 
 int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_windows, int T, int batch_size,
@@ -108,7 +134,16 @@ int trainer_eval(gpt_model *m, store_reader *s, store_split split, long n_window
     int rank = world ? world->rank : 0, size = world ? world->size : 1;
     loader_eval windows;
     if (loader_eval_init(&windows, s, split, T, batch_size, n_windows, rank, size) != 0) return -1;
-    return eval_pass(m, &windows, T, batch_size, world, loss_sum, n_tokens, NULL);
+    return eval_pass(m, &windows, T, batch_size, world, NULL, loss_sum, n_tokens, NULL, NULL);
+}
+
+int trainer_eval_bytes(gpt_model *m, store_reader *s, store_split split, long n_windows, int T, int batch_size,
+                       const comm_world *world, const uint32_t *token_bytes, double *loss_sum, long *n_tokens,
+                       double *n_bytes) {
+    int rank = world ? world->rank : 0, size = world ? world->size : 1;
+    loader_eval windows;
+    if (loader_eval_init(&windows, s, split, T, batch_size, n_windows, rank, size) != 0) return -1;
+    return eval_pass(m, &windows, T, batch_size, world, token_bytes, loss_sum, n_tokens, n_bytes, NULL);
 }
 
 int trainer_eval_sft(gpt_model *m, const loader_pack *pack, long n_rows, int batch_size, const comm_world *world,
@@ -116,18 +151,28 @@ int trainer_eval_sft(gpt_model *m, const loader_pack *pack, long n_rows, int bat
     int rank = world ? world->rank : 0, size = world ? world->size : 1;
     loader_eval rows;
     if (loader_eval_init_sft(&rows, pack, batch_size, n_rows, rank, size) != 0) return -1;
-    return eval_pass(m, &rows, pack->seq_len, batch_size, world, loss_sum, n_tokens, NULL);
+    return eval_pass(m, &rows, pack->seq_len, batch_size, world, NULL, loss_sum, n_tokens, NULL, NULL);
+}
+
+int trainer_eval_sft_bytes(gpt_model *m, const loader_pack *pack, long n_rows, int batch_size,
+                           const comm_world *world, const uint32_t *token_bytes, double *loss_sum, long *n_tokens,
+                           double *n_bytes) {
+    int rank = world ? world->rank : 0, size = world ? world->size : 1;
+    loader_eval rows;
+    if (loader_eval_init_sft(&rows, pack, batch_size, n_rows, rank, size) != 0) return -1;
+    return eval_pass(m, &rows, pack->seq_len, batch_size, world, token_bytes, loss_sum, n_tokens, n_bytes, NULL);
 }
 
 int trainer_eval_sft_sources(gpt_model *m, const loader_pack *pack, long n_rows, int batch_size,
-                             const comm_world *world, double *loss_sum, long *n_tokens, int n_sources,
-                             double *source_loss, long *source_tokens) {
+                             const comm_world *world, const uint32_t *token_bytes, double *loss_sum,
+                             long *n_tokens, double *n_bytes, int n_sources, double *source_loss,
+                             long *source_tokens) {
     int rank = world ? world->rank : 0, size = world ? world->size : 1;
     for (int i = 0; i < n_sources; i++) { source_loss[i] = 0.0; source_tokens[i] = 0; }
     eval_sources es = {n_sources, source_loss, source_tokens};
     loader_eval rows;
     if (loader_eval_init_sft(&rows, pack, batch_size, n_rows, rank, size) != 0) return -1;
-    return eval_pass(m, &rows, pack->seq_len, batch_size, world, loss_sum, n_tokens, &es);
+    return eval_pass(m, &rows, pack->seq_len, batch_size, world, token_bytes, loss_sum, n_tokens, n_bytes, &es);
 }
 
 /* ---- sgemm peak probe, for the MFU column ---- */
@@ -180,6 +225,8 @@ typedef struct {
     int *inputs, *targets;
     metrics_log *metrics;    /* rank 0 only; NULL elsewhere */
     infer_train_sampler *sampler; /* rank 0 with train.sample_every > 0; NULL elsewhere */
+    ckpt_writer *writer;     /* rank 0 only: checkpoints written in the background */
+    uint32_t *token_bytes;   /* bytes per token id (all ranks), NULL: tokenizer unknown, no bpb */
     double peak_gflops, comm_wait;
     int bad_steps;
     int have_store, have_model, have_adam, have_loader, have_sft;
@@ -201,6 +248,8 @@ static void install_signal_handlers(void) {
 }
 
 static void run_free(run *r) {
+    ckpt_writer_free(r->writer);   /* waits for the write in flight */
+    free(r->token_bytes);
     if (r->reducer) comm_reducer_free(r->reducer);
     if (r->have_loader) loader_free(&r->data);
     if (r->have_adam) optim_adamw_free(&r->adam);
@@ -227,8 +276,14 @@ static void full_to_shard(const run *r, const float *full, float *shard) {
     }
 }
 
-/* All ranks call it; rank 0 writes. ZeRO-1 moments are gathered to rank 0. */
+/* All ranks call it at a step boundary; rank 0 hands the state to its
+ * writer, which snapshots it while the next step's forward and backward run
+ * (train_step waits for the snapshot before the update) and writes it in the
+ * background. ZeRO-1 moments are gathered to rank 0 into buffers that live
+ * until the snapshot is taken (waited for here). Fails (on all ranks) when
+ * the previous write failed or this one cannot start. */
 static int save_checkpoint(run *r) {
+    double t_stall = ll_now();
     int rc = 0;
     const float *m = r->adam.m, *v = r->adam.v;
     float *full_m = NULL, *full_v = NULL;
@@ -268,15 +323,15 @@ static int save_checkpoint(run *r) {
         meta.has_optim = 1;
         meta.tokenizer_json = r->tokenizer_json;
         meta.tokenizer_json_len = r->tokenizer_json_len;
-        double t = ll_now();
         if (rc != 0 || ckpt_step_path(r->opt.out_dir, r->step, path, sizeof path) != 0 ||
-            ckpt_save(path, &r->model, m, v, &meta) != 0) {
+            ckpt_writer_begin(r->writer, path, r->model.params, m, v, &meta) != 0)
             rc = -1;
-        } else {
-            ll_log("checkpoint %s (%.2f s)\n", path, ll_now() - t);
-            /* a failed prune (printed) ends the run: its new checkpoint is safe, resume goes on */
-            if (r->cfg.keep_checkpoints > 0 && ckpt_prune(r->opt.out_dir, r->cfg.keep_checkpoints) != 0) rc = -1;
-        }
+        /* the gathered moments are freed below: the snapshot must be taken */
+        else if (full_m)
+            ckpt_writer_snapshot_wait(r->writer, NULL);
+        if (rc == 0)
+            ll_log("step %6llu | checkpoint begun (training stalled %.3f s so far)\n", (unsigned long long)r->step,
+                   ll_now() - t_stall);
     }
     free(full_m);
     free(full_v);
@@ -293,16 +348,20 @@ static int run_eval(run *r) {
     long windows = r->cfg.eval_windows < (long)avail ? r->cfg.eval_windows : (long)avail;
     if (windows < 1) return 0;
     double t = ll_now();
-    int erc = r->opt.sft ? trainer_eval_sft(&r->model, &r->pack[1], windows, r->cfg.batch_size, &r->world, &ls, &nt)
-                         : trainer_eval(&r->model, &r->store, STORE_VAL, windows, T, r->cfg.batch_size, &r->world, &ls,
-                                        &nt);
+    double nb = 0.0;
+    int erc = r->opt.sft ? trainer_eval_sft_bytes(&r->model, &r->pack[1], windows, r->cfg.batch_size, &r->world,
+                                                  r->token_bytes, &ls, &nt, &nb)
+                         : trainer_eval_bytes(&r->model, &r->store, STORE_VAL, windows, T, r->cfg.batch_size,
+                                              &r->world, r->token_bytes, &ls, &nt, &nb);
     if (erc != 0) return -1;
-    double val = nt > 0 ? ls / nt : NAN;
-    ll_log("step %6llu | val loss %.4f (%ld windows, %.2f s)\n", (unsigned long long)r->step, val, windows,
+    double val = nt > 0 ? ls / nt : NAN, bpb = nb > 0 ? ls / M_LN2 / nb : 0.0;
+    char bpb_text[32] = "";
+    if (bpb > 0) snprintf(bpb_text, sizeof bpb_text, " | bpb %.4f", bpb);
+    ll_log("step %6llu | val loss %.4f%s (%ld windows, %.2f s)\n", (unsigned long long)r->step, val, bpb_text, windows,
            ll_now() - t);
     /* a lost metrics line must not end the run: the log said so once */
     if (r->metrics)
-        metrics_append_val(r->metrics, &(metrics_val){r->step, r->tokens_seen, val, (uint64_t)nt});
+        metrics_append_val(r->metrics, &(metrics_val){r->step, r->tokens_seen, val, (uint64_t)nt, bpb});
     return 0;
 }
 
@@ -560,13 +619,35 @@ static int setup(run *r) {
             return -1;
         ll_log("initialised from %s (step %llu)\n", r->opt.init, (unsigned long long)meta.step);
     } else {
+        /* a one-off pass of ~10^8 normals (libm log and cos): on every core
+         * this rank may use, even when it trains on fewer; the values do not
+         * depend on the thread count */
+        int init_threads = comm_default_threads(&r->world);
+        ll_set_threads(init_threads > threads ? init_threads : threads);
         gpt_init_weights(&r->model, c->seed);
+        ll_set_threads(threads);
     }
     /* SFT: the tokenizer.json comes with the checkpoint it starts or resumes from */
     const char *tok_src = ckpt_path[0] ? ckpt_path : r->opt.init;
     int bad_tok = r->opt.sft && r->world.rank == 0 && !r->tokenizer_json && tok_src &&
                   ckpt_read_tokenizer_json(tok_src, &r->tokenizer_json, &r->tokenizer_json_len) != 0;
     if (comm_any(bad_tok)) return -1;
+
+    /* bytes per token for the val bits per byte: rank 0 has the tokenizer
+     * (the store's, or the checkpoint's in SFT), the others get its table */
+    int have_bytes = 0;
+    if (r->world.rank == 0 && (r->tokenizer_json || !strcmp(r->tokenizer, TOK_BYTES_IDENTITY))) {
+        r->token_bytes = trainer_token_bytes(r->opt.data_path, r->tokenizer_json, r->tokenizer_json_len, c->vocab_size);
+        have_bytes = r->token_bytes != NULL;
+        if (!have_bytes) ll_log("warning: no bits per byte in the val lines (above)\n");
+    }
+    if (r->world.size > 1) {
+        if (comm_bcast(&have_bytes, sizeof have_bytes, 0) != 0) return -1;
+        if (have_bytes && r->world.rank != 0 && !(r->token_bytes = ll_malloc((size_t)c->vocab_size * sizeof(uint32_t))))
+            have_bytes = 0;   /* out of memory: printed, and the bcast below must still be joined */
+        if (comm_any(have_bytes && !r->token_bytes)) return -1;
+        if (have_bytes && comm_bcast(r->token_bytes, (size_t)c->vocab_size * sizeof(uint32_t), 0) != 0) return -1;
+    }
 
     r->sched = (sched_config){c->lr, c->min_lr_frac, c->warmup_steps, c->max_steps};
     size_t bt = (size_t)c->batch_size * c->seq_len;
@@ -590,6 +671,8 @@ static int setup(run *r) {
         if (rc == 0 && c->sample_every > 0 &&
             !(r->sampler = infer_train_sampler_open(&r->model, r->tokenizer, r->tokenizer_json, r->tokenizer_json_len,
                                                     c->sample_prompt, c->sample_tokens, c->seed, r->opt.sft, path)))
+            rc = -1;
+        if (rc == 0 && !(r->writer = ckpt_writer_create(&r->model, 1, r->opt.out_dir, r->cfg.keep_checkpoints)))
             rc = -1;
     }
     if (comm_any(rc != 0)) return -1;
@@ -698,6 +781,14 @@ static int train_step(run *r, double *loss_out, double *norm_out, float *lr_out,
     *lr_out = lr;
     /* loss and norm are the same on every rank: all ranks skip together */
     *skipped = !isfinite(*loss_out) || !isfinite(norm);
+    if (r->writer) {
+        /* a checkpoint begun at the last step boundary copies the parameters
+         * and moments: the update must wait until it has them */
+        double waited;
+        ckpt_writer_snapshot_wait(r->writer, &waited);
+        if (waited > 0.001) ll_log("step %6llu | waited %.3f s for the checkpoint's snapshot\n",
+                                   (unsigned long long)r->step + 1, waited);
+    }
     if (!*skipped) {
         if (c->grad_clip > 0.0f && norm > c->grad_clip) scale *= (float)(c->grad_clip / (norm + 1e-6));
         if (r->zero) {
@@ -803,16 +894,28 @@ int trainer_run(const trainer_options *opt) {
             rc = save_checkpoint(&r);
             saved_at_step = (int)r.step;
         }
-        /* agree on stopping: a signal on any rank, or the time budget */
-        int local_stop = g_stop_signal != 0 ||
-                         (opt->max_time > 0 && ll_now() - t_start + 2 * last_step_time > opt->max_time);
-        if (rc == 0 && r.step < end && (r.world.size > 1 ? comm_any(local_stop) : local_stop)) {
+        if (rc != 0) break;
+        /* agree on stopping: a signal on any rank, or the time budget; and
+         * on failing: a checkpoint write of rank 0's failed (printed) */
+        long flags[2] = {g_stop_signal != 0 ||
+                             (opt->max_time > 0 && ll_now() - t_start + 2 * last_step_time > opt->max_time),
+                         r.writer && ckpt_writer_failed(r.writer)};
+        if (r.world.size > 1 && comm_allreduce_longs(flags, 2) != 0) { rc = -1; break; }
+        if (flags[1]) {
+            ll_log("stopping at step %llu: a checkpoint could not be written (above)\n", (unsigned long long)r.step);
+            rc = -1;
+            break;
+        }
+        if (r.step < end && flags[0]) {
             ll_log("stopping at step %llu (%s): writing a checkpoint\n", (unsigned long long)r.step,
                    g_stop_signal ? "signal received" : "time budget");
             if (saved_at_step != (int)r.step) rc = save_checkpoint(&r);
             break;
         }
     }
+    /* the end of the run, a stop or a failure: the write in flight completes
+     * (or its failure is reported) before the process ends */
+    if (r.writer && ckpt_writer_wait(r.writer) != 0) rc = -1;
     if (rc == 0) ll_log("done: step %llu, %llu tokens, %.1f s\n", (unsigned long long)r.step,
                         (unsigned long long)r.tokens_seen, ll_now() - t_start);
     run_free(&r);

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,6 +22,10 @@
 
 #include "llmpi/crc32c.h"
 #include "llmpi/util.h"
+
+static pthread_mutex_t g_h5_lock = PTHREAD_MUTEX_INITIALIZER;
+void h5u_lock(void) { pthread_mutex_lock(&g_h5_lock); }
+void h5u_unlock(void) { pthread_mutex_unlock(&g_h5_lock); }
 
 /* Turns off HDF5's own error-stack printing for the whole process. */
 void h5u_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }

@@ -21,6 +21,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -152,6 +153,30 @@ char *ll_strdup_at(const char *s, const char *file, int line) {
 
 void *ll_aligned_alloc_at(size_t align, size_t bytes, const char *file, int line) {
     void *p = counted(ll_fault_hit(LL_FAULT_ALLOC) ? NULL : aligned_alloc(align, bytes ? bytes : align));
+    if (!p) ll_error("%s:%d: out of memory allocating %zu bytes", file, line, bytes);
+    return p;
+}
+
+#define LL_HUGE_PAGE ((size_t)2 << 20)
+
+void *ll_calloc_big_quiet(size_t bytes) {
+    size_t rounded = bytes > SIZE_MAX - LL_HUGE_PAGE ? 0 : (bytes + LL_HUGE_PAGE - 1) / LL_HUGE_PAGE * LL_HUGE_PAGE;
+    if (rounded == 0) rounded = bytes == 0 ? LL_HUGE_PAGE : 0;
+    unsigned char *p = rounded == 0 || ll_fault_hit(LL_FAULT_ALLOC) ? NULL : aligned_alloc(LL_HUGE_PAGE, rounded);
+    if (!counted(p)) return NULL;
+    /* a kernel without THP refuses: the buffer still works, with small pages.
+     * LLMPI_HUGEPAGES=0 leaves them small (for measurements: on a VM that
+     * returns free 2 MiB blocks to its host, each huge page costs a host fault) */
+    const char *hp = getenv("LLMPI_HUGEPAGES");
+    if (!hp || strcmp(hp, "0") != 0) (void)madvise(p, rounded, MADV_HUGEPAGE);
+    long n_pages = (long)(rounded / LL_HUGE_PAGE);
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n_pages; i++) memset(p + (size_t)i * LL_HUGE_PAGE, 0, LL_HUGE_PAGE);
+    return p;
+}
+
+void *ll_calloc_big_at(size_t bytes, const char *file, int line) {
+    void *p = ll_calloc_big_quiet(bytes);
     if (!p) ll_error("%s:%d: out of memory allocating %zu bytes", file, line, bytes);
     return p;
 }

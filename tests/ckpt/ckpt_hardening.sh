@@ -9,6 +9,9 @@
 #     missing /optim, a directory in its place) with ONE warning line;
 #   - NaN weights (checksum consistent) and a flipped bit: one clear error
 #     naming the tensor, from sample and from resume; loader position 2^64-1 refused;
+#   - asynchronous checkpoints: steps go on during a (slowed) background
+#     write; kill -9 inside it leaves the previous checkpoint, which resumes
+#     bit-exactly; keep-last-K holds;
 #   - a full disk (2 MB tmpfs; skipped without mount rights) ends the run
 #     with one line and exit 1, no crash, no temporary left, also under mpirun.
 set -u
@@ -132,6 +135,27 @@ for pos in 18446744073709551615 100000000000; do
     python3 "$EDIT" "$T/pos.h5" /state/loader_position 0 $pos || fail "ckpt_edit.py"
     expect_error "loader position $pos" train --set train.max_steps=9 --out "$T/n" --resume "$T/pos.h5"
 done
+
+# ---- asynchronous checkpoints: training goes on while one is written; kill -9
+# during that write leaves the previous checkpoint, which resumes bit-exactly ----
+LLMPI_FAULT_SLOW_CKPT_MS=1500 LLMPI_FAULT_KILL_IN_CKPT=6 train --set train.max_steps=12 --set train.ckpt_every=3 \
+    --set train.log_every=1 --out "$T/as" >"$T/as.log" 2>&1 && fail "fault injection did not kill the run"
+grep -q "fault injection: killed while writing" "$T/as.log" || fail "the kill did not happen inside the write"
+grep -q "checkpoint begun" "$T/as.log" || fail "no background checkpoint"
+# the step-6 write was paused 1.5 s before the kill: steps 7 and 8 ran meanwhile
+grep -q "^step      8/" "$T/as.log" || fail "training did not go on during the background write: $(tail -5 "$T/as.log")"
+[ ! -e "$(ck as 6)" ] || fail "a half-written step-6 checkpoint is visible"
+"$BIN" info "$(ck as 3)" >/dev/null 2>&1 || fail "step-3 checkpoint damaged by the kill"
+train --set train.max_steps=12 --set train.ckpt_every=3 --resume auto --out "$T/as" >"$T/as2.log" 2>&1 \
+    || fail "resume after kill -9 during a background write"
+grep -q "resumed from .*step-00000003.h5" "$T/as2.log" || fail "did not resume from the intact step 3"
+train --set train.max_steps=12 --set train.ckpt_every=3 --out "$T/asref" >/dev/null 2>&1 || fail "reference run"
+for g in /model /optim /state; do
+    h5diff -d 0 "$(ck asref 12)" "$(ck as 12)" $g >/dev/null 2>&1 || fail "resumed run differs in $g"
+done
+# keep-last-K (tiny.ini: 2) after background writes: steps 9 and 12 of 3, 6, 9, 12
+[ "$(ls "$T/as/checkpoints" | grep -c '^step-.*\.h5$')" -eq 2 ] && [ -e "$(ck as 9)" ] \
+    || fail "pruning to 3: $(ls "$T/as/checkpoints")"
 
 # ---- a full disk: one line, exit 1, no crash, nothing left behind ----
 mkdir -p "$T/full"
