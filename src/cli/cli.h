@@ -18,6 +18,7 @@ int cmd_clean(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_mix(int argc, char **argv);
 int cmd_sft(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* Shared option helpers: strict number parsing with the option named. */
 int cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
