@@ -11,6 +11,7 @@
 //   prompts[i], up to max_tokens or an end-of-generation token) and, through
 //   its Jinja chat-template support on the GGUF's tokenizer.chat_template,
 //   OUT/chat.<i>.ids (the prompt ids) and OUT/chat.<i>.txt (greedy answer).
+// OUT/loss.json: llama.cpp's cross-entropy per model type on spec.loss.
 // spec.jinja: [messages, expected rendering] pairs for the template itself.
 // Exit 1 with one line per problem found.
 import fs from 'fs';
@@ -136,5 +137,32 @@ for (let i = 0; i < spec.chats.length; i++) {
   fs.writeFileSync(path.join(spec.out, `chat.${i}.txt`), await greedy(ids));
 }
 await model.dispose();
+
+// cross-entropy (nats/token) of every model in spec.models on spec.loss.windows
+// windows of block_size tokens of spec.loss.text, next-token probabilities
+// from llama.cpp: OUT/loss.json {type: loss}
+const losses = {};
+for (const [file, ftype] of spec.models) {
+  const m = await llama.loadModel({ modelPath: file });
+  const ids = m.tokenize(fs.readFileSync(spec.loss.text, 'utf8'), false);
+  const c = await m.createContext({ contextSize: T, threads: 1 });
+  const seq = c.getSequence();
+  let sum = 0, n = 0;
+  for (let w = 0; w < spec.loss.windows && (w + 1) * T <= ids.length; w++) {
+    const win = ids.slice(w * T, (w + 1) * T);
+    await seq.clearHistory();
+    const res = await seq.controlledEvaluate(win.map((t, i) => (i < T - 1 ? [t, { generateNext: { probabilities: true } }] : t)));
+    for (let i = 0; i < T - 1; i++) {
+      const p = res[i]?.next?.probabilities?.get(win[i + 1]);
+      if (!(p > 0)) { fail(`${file}: no probability for a target token`); break; }
+      sum -= Math.log(p);
+      n++;
+    }
+  }
+  losses[ftype] = sum / n;
+  await c.dispose();
+  await m.dispose();
+}
+fs.writeFileSync(path.join(spec.out, 'loss.json'), JSON.stringify(losses) + '\n');
 await llama.dispose();
 process.exit(fails ? 1 : 0);
