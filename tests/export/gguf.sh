@@ -74,11 +74,11 @@ json_str() { node -e 'process.stdout.write(JSON.stringify(process.argv[1]))' "$1
   for t in "${texts[@]}"; do echo -n "[\"$t\", false], "; done
   echo "[\"$T/sp.txt\", false], [\"$T/sp.txt\", true]],"
   echo -n " \"prompts\": ["; sep=""
-  for p in "${prompts[@]}"; do echo -n "$sep$(json_str "$(printf "$p")")"; sep=", "; done; echo "],"
+  for p in "${prompts[@]}"; do echo -n "$sep$(json_str "$(printf '%b' "$p")")"; sep=", "; done; echo "],"
   echo -n " \"chats\": ["; sep=""
   for i in "${!chats_user[@]}"; do
     s=${chats_sys[$i]}; [ -n "$s" ] && s=$(json_str "$s") || s=null
-    echo -n "$sep[$s, $(json_str "$(printf "${chats_user[$i]}")")]"; sep=", "
+    echo -n "${sep}[$s, $(json_str "$(printf '%b' "${chats_user[$i]}")")]"; sep=", "
   done; echo "],"
   # the template alone on raw texts: CRLF -> LF and trimming as llmpi's normalisation; blank system dropped
   echo ' "jinja": [[[{"role": "system", "content": " \r\n"}, {"role": "user", "content": "  Hi\r\nthere \t"},'
@@ -108,7 +108,7 @@ cmp -s "$T/ours.$n" "$T/tok.$n.ids" || fail "llama.cpp's ids differ on the speci
 cmp -s "$T/ours.$((n + 1))" "$T/tok.$((n + 1)).ids" || fail "llama.cpp's ids differ on the special strings parsed"
 
 for i in "${!prompts[@]}"; do
-  p=$(printf "${prompts[$i]}"; echo x); p=${p%x}
+  p=$(printf '%b' "${prompts[$i]}"; echo x); p=${p%x}
   "$bin" sample --checkpoint "$ck" --prompt "$p" --temperature 0 --max-tokens 32 > "$T/gen.ours" 2> "$T/err" \
     || die "sample $i"
   printf '%s' "$p" > "$T/gen.want"; cat "$T/gen.$i.txt" >> "$T/gen.want"; echo >> "$T/gen.want"
@@ -116,7 +116,7 @@ for i in "${!prompts[@]}"; do
 done
 
 for i in "${!chats_user[@]}"; do
-  u=$(printf "${chats_user[$i]}"; echo x); u=${u%x}
+  u=$(printf '%b' "${chats_user[$i]}"; echo x); u=${u%x}
   s=${chats_sys[$i]}; sys=(); [ -n "$s" ] && sys=(--system "$s")
   "$bin" sample --checkpoint "$ck" --chat "$u" "${sys[@]}" --temperature 0 --max-tokens 32 --json > "$T/chat.json" \
     2> "$T/err" || die "sample --chat $i"
