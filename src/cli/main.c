@@ -33,9 +33,8 @@ static const command commands[] = {
     {"sample", cmd_sample, "generate text from a checkpoint"},
     {"chat", cmd_chat, "talk to a chat model in the terminal (readline) or through a pipe"},
     {"serve", cmd_serve, "serve a model over an OpenAI-compatible HTTP API"},
-    {"export", cmd_export, "write a checkpoint as GGUF for llama.cpp / Ollama"},
     {"info", cmd_info, "describe a token store, SFT store or checkpoint"},
-    {"export", cmd_export, "write a checkpoint for other tools (Hugging Face transformers)"},
+    {"export", cmd_export, "write a checkpoint for other tools: GGUF (llama.cpp, Ollama) or Hugging Face"},
     {"import", cmd_import, "read GPT-2-shaped Hugging Face weights into a checkpoint"},
     {"plot", cmd_plot, "render a run's loss curves (metrics.jsonl) to loss.png with gnuplot"},
 };
