@@ -635,12 +635,13 @@ static int setup(run *r) {
 
     /* bytes per token for the val bits per byte: rank 0 has the tokenizer
      * (the store's, or the checkpoint's in SFT), the others get its table */
-    int have_bytes = 0;
+    int have_bytes = 0, bad_bytes = 0;
     if (r->world.rank == 0 && (r->tokenizer_json || !strcmp(r->tokenizer, TOK_BYTES_IDENTITY))) {
         r->token_bytes = trainer_token_bytes(r->opt.data_path, r->tokenizer_json, r->tokenizer_json_len, c->vocab_size);
         have_bytes = r->token_bytes != NULL;
-        if (!have_bytes) ll_log("warning: no bits per byte in the val lines (above)\n");
+        bad_bytes = !have_bytes;   /* the line is printed; a known tokenizer that fails is an error */
     }
+    if (comm_any(bad_bytes)) return -1;
     if (r->world.size > 1) {
         if (comm_bcast(&have_bytes, sizeof have_bytes, 0) != 0) return -1;
         if (have_bytes && r->world.rank != 0 && !(r->token_bytes = ll_malloc((size_t)c->vocab_size * sizeof(uint32_t))))
