@@ -9,7 +9,7 @@
 #    logits llmpi computes (tests/export/hf_logits.c) on a batch, rel 1e-5
 #  - round trip: export -> import == original bit for bit (/model via h5py,
 #    and a second export is byte-identical); greedy samples agree;
-#    sft --init accepts the import; GPT-2's published layout (no prefix,
+#    sft --init and pretrain --init accept the import; GPT-2's published layout (no prefix,
 #    mask buffers, lm_head == wte), F16 and BF16 weights import
 #  - no tokenizer: sample refuses with one line unless --tokenizer
 #  - bad input: damaged checkpoint, lying safetensors headers, config.json
@@ -84,6 +84,19 @@ sed "s|\.\./data/sft|$SRC/data/sft|" "$SRC/configs/sft-demo-mix.ini" >"$T/mix.in
 "$BIN" sft --init "$T/imp.h5" --mix "$T/mix.ini" --config "$SRC/configs/sft.ini" --set train.threads=1 \
     --set train.seq_len=64 --set train.max_steps=2 --set train.eval_every=0 --out "$T/sft" >/dev/null 2>"$T/stderr" \
     || fail "sft --init of the import"
+# pretrain --init of the import: the shape is the checkpoint's whatever the config says, and the
+# val loss before the first step is the original run's last one (same weights, same windows)
+"$BIN" pretrain --config "$SRC/configs/tiny.ini" --init "$T/imp.h5" --set train.threads=1 --set train.max_steps=2 \
+    --set model.n_embd=48 --set train.seq_len=64 --data "$T/s.h5" --out "$T/pi" >"$T/stdout" 2>"$T/stderr" \
+    || fail "pretrain --init of the import"
+grep -q "the model is .*imp.h5's: n_layer 2, n_head 2, n_embd 32, block_size 64" "$T/stdout" \
+    || fail "pretrain --init: the shape note is missing"
+val_at() { grep "\"kind\":\"val\",\"step\":$2," "$1/metrics.jsonl" | sed 's/.*"val_loss":\([^,]*\),.*/\1/'; }
+a=$(val_at "$T/r" 12) b=$(val_at "$T/pi" 0)
+[ -n "$a" ] && [ "$a" = "$b" ] || fail "pretrain --init: val loss at step 0 is '$b', the original's last '$a'"
+"$BIN" pretrain --config "$SRC/configs/tiny.ini" --init "$T/imp.h5" --set train.threads=1 --set train.seq_len=128 \
+    --data "$T/s.h5" --out "$T/pi2" >/dev/null 2>"$T/stderr" && fail "pretrain --init with seq_len > block_size ran"
+grep -q "seq_len 128 exceeds .*block_size 64" "$T/stderr" || fail "pretrain --init seq_len: $(cat "$T/stderr")"
 
 # GPT-2's published layout; F16 and BF16 weights
 $PY "$PEER" gpt2_layout "$T/hf" "$T/g2" 2>"$T/stderr" || fail "gpt2_layout"
