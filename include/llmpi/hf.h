@@ -25,8 +25,14 @@ const char *hf_chat_template(void);
  * existing out_dir is refused unless force (and then only replaced when it
  * holds nothing but the files an export writes). The directory is built
  * under a temporary name and renamed: a failure leaves no partial export.
- * 0 / -1 (one line). */
-int hf_export(const char *ckpt_path, const char *out_dir, int force);
+ * 0 / -1 (one line); rep (may be NULL) gets the sizes and times. */
+typedef struct {
+    int n_tensors;
+    unsigned long long bytes;   /* model.safetensors, header included */
+    double write_seconds;       /* model.safetensors: transposes, writes, fsync, rename */
+    double seconds;             /* the whole export: checkpoint read and checks included */
+} hf_export_report;
+int hf_export(const char *ckpt_path, const char *out_dir, int force, hf_export_report *rep);
 
 /* Reads model directory in_dir (this layout, or GPT-2's published one:
  * names with or without "transformer.", lm_head.weight absent or equal to

@@ -79,8 +79,12 @@ int cmd_export(int argc, char **argv) {
             ll_error("export: --type, --name and --tokenizer apply to --format gguf only");
             return 2;
         }
-        if (hf_export(ckpt, out, go.force) != 0) return 1;
-        ll_log("export: %s -> %s (hf)\n", ckpt, out);
+        hf_export_report rep;
+        if (hf_export(ckpt, out, go.force, &rep) != 0) return 1;
+        printf("llmpi export: %s: Hugging Face directory, %d tensors, model.safetensors %llu bytes written in "
+               "%.2f s (%.0f MB/s), %.2f s in all\n",
+               out, rep.n_tensors, rep.bytes, rep.write_seconds,
+               rep.write_seconds > 0 ? rep.bytes / rep.write_seconds / 1e6 : 0.0, rep.seconds);
         return 0;
     }
     ll_error("export: --format '%s': expected gguf or hf", format);

@@ -215,7 +215,9 @@ static int fsync_parent(const char *path) {
 }
 
 /* See hf.h. */
-int hf_export(const char *ckpt_path, const char *out_arg, int force) {
+int hf_export(const char *ckpt_path, const char *out_arg, int force, hf_export_report *rep) {
+    double t_start = ll_now();
+    if (rep) memset(rep, 0, sizeof *rep);
     /* "DIR/" names DIR: its temporary is then a sibling, not a child */
     char out_dir[4096];
     if (snprintf(out_dir, sizeof out_dir, "%s", out_arg) >= (int)sizeof out_dir) {
@@ -255,7 +257,14 @@ int hf_export(const char *ckpt_path, const char *out_arg, int force) {
     }
     if (mkdir(tmp, 0755) != 0) { ll_error("%s: cannot create: %s", tmp, strerror(errno)); goto done; }
     made_tmp = 1;
+    double t_write = ll_now();
     if (write_model(tmp, &m, meta.tokenizer) != 0) goto done;
+    if (rep) {
+        rep->write_seconds = ll_now() - t_write;
+        rep->n_tensors = m.num_tensors;
+        snprintf(path, sizeof path, "%s/model.safetensors", tmp);
+        rep->bytes = stat(path, &st) == 0 ? (unsigned long long)st.st_size : 0;
+    }
     snprintf(path, sizeof path, "%s/config.json", tmp);
     if (write_json(path, config_json(&cfg, tok ? tok_eot_id(tok) : -1)) != 0) goto done;
     snprintf(path, sizeof path, "%s/generation_config.json", tmp);
@@ -278,6 +287,7 @@ int hf_export(const char *ckpt_path, const char *out_arg, int force) {
     made_tmp = 0;
     if (exists) remove_export_dir(old);
     rc = fsync_parent(out_dir);
+    if (rep) rep->seconds = ll_now() - t_start;
 done:
     if (made_tmp) remove_export_dir(tmp);
     tok_free(tok);
