@@ -59,7 +59,7 @@ infer_train_sampler *infer_train_sampler_open(const gpt_model *m, const char *to
     s->opt.seed = seed;
     /* chat needs the template's specials; a tokenizer without them samples plain text */
     s->chat = chat && prompt[0] && tok_special_id(s->im.tok, TOK_USER) >= 0 && tok_special_id(s->im.tok, TOK_END) >= 0;
-    if (!(s->prompt_text = strdup(prompt))) { ll_error("train.sample_every: out of memory"); goto fail; }
+    if (!(s->prompt_text = ll_strdup(prompt))) goto fail;
     if (!s->chat && tok_encode(s->im.tok, prompt, strlen(prompt), 0, &s->prompt) != 0) goto fail;
     if (s->prompt.n > (size_t)m->cfg.block_size) {
         ll_error("train.sample_prompt: %zu tokens, more than the context of %d", s->prompt.n, m->cfg.block_size);

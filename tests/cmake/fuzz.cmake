@@ -7,6 +7,8 @@
 #                        fixed) through the target, built with this build's
 #                        compiler and sanitizers (regress_main.c)
 #   serve_utf8           serve answers errors holding invalid UTF-8 with JSON
+#   alloc_check          no allocation in src/ bypasses ll_malloc & co. (the
+#                        failure-injection hook must reach every one)
 #   fuzz_run             labels fuzz + long: tests/fuzz/run.sh builds the real
 #                        libFuzzer targets with clang into build-fuzz/ and runs
 #                        each for LLMPI_FUZZ_SECONDS (default 60)
@@ -16,6 +18,9 @@
 # executables fuzz_<t> are built as well.
 add_test(NAME hardening_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/hardening_cli.sh)
 set_tests_properties(hardening_cli PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+add_test(NAME alloc_check COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/alloc_check.sh ${CMAKE_SOURCE_DIR})
+set_tests_properties(alloc_check PROPERTIES TIMEOUT 60)
 
 option(LLMPI_FUZZ "Build the libFuzzer targets (clang only)" OFF)
 set(LLMPI_FUZZ_TARGETS tok config store ckpt sft st http)
