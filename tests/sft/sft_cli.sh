@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sft_cli.sh: `llmpi mix`, `info`, `sft`, `eval` on an SFT store, end to end
 # on the shipped sample (configs/sft-demo-mix.ini over data/sft):
-# - the store is byte-identical when built by 1 rank or under mpirun -np 2,
+# - the store is byte-identical when built by 1 rank or under mpirun -np 2 or 3,
 #   and `info` reports per-source counts and skips by reason;
 # - sft 1 rank x B == 2 ranks x B/2 (parameters within 1e-5 absolute, the
 #   pretraining test's tolerance), and the masked loss falls;
@@ -34,11 +34,14 @@ ck() { echo "$T/$1/checkpoints/step-$(printf %08d "$2").h5"; }
     --set train.max_steps=5 --data "$T/s.h5" --out "$T/pre" >/dev/null 2>"$T/stderr" || fail "pretrain"
 INIT=$(ck pre 5)
 
-# ---- the store: 1 rank == 2 ranks, byte for byte; info ----
+# ---- the store: 1 rank == 2 ranks == 3 ranks, byte for byte; info ----
 "$BIN" mix --mix "$MIX" --tokenizer "$T/tok" --out "$T/a.h5" >"$T/mix.out" 2>"$T/stderr" || fail "mix"
 "${MPIRUN[@]}" -np 2 "$BIN" mix --mix "$MIX" --tokenizer "$T/tok" --out "$T/b.h5" >/dev/null 2>"$T/stderr" \
     || fail "mix on 2 ranks"
 cmp -s "$T/a.h5" "$T/b.h5" || fail "the store built under mpirun -np 2 differs from the 1-rank one"
+"${MPIRUN[@]}" -np 3 "$BIN" mix --mix "$MIX" --tokenizer "$T/tok" --out "$T/b3.h5" >/dev/null 2>"$T/stderr" \
+    || fail "mix on 3 ranks"
+cmp -s "$T/a.h5" "$T/b3.h5" || fail "the store built under mpirun -np 3 differs from the 1-rank one"
 "$BIN" info "$T/a.h5" >"$T/info.out" 2>"$T/stderr" || fail "info"
 grep -q "^format *llmpi-sft version 1, template llmpi-chat-1" "$T/info.out" || fail "info: no llmpi-sft format line"
 grep -q "^alpaca-libre .*invalid_json 1, status 17" "$T/info.out" || fail "info: alpaca-libre skips by reason"
