@@ -95,10 +95,13 @@ check "4: scancel (TERM) left a checkpoint" [ -n "$(ckpt_step "$run")" ]
 check "4: the checkpoint is the stop's (before max_steps)" [ "$(ckpt_step "$run")" -lt 1000000 ]
 
 # ---- 5. the time limit: --time=1 with a 30 s margin gives the trainer --max-time ~30
+# (the script's --signal=B:USR1@120 is more than this whole job: Slurm would send the
+# warning at its first check and the signal, not the budget, would stop the run; the
+# command line's B:USR1@5 keeps the signal as the backstop it is in a real job)
 run=$WORK/r5
 t0=$(date +%s)
-j=$(LLMPI_RUN=$run LLMPI_SET="$LONG" LLMPI_TIME_MARGIN=30 sbatch --parsable --time=1 --output="$run.out" \
-  "$SRC/jobs/pretrain.sbatch")
+j=$(LLMPI_RUN=$run LLMPI_SET="$LONG" LLMPI_TIME_MARGIN=30 sbatch --parsable --time=1 --signal=B:USR1@5 \
+  --output="$run.out" "$SRC/jobs/pretrain.sbatch")
 wait_gone "$j"   # (sbatch --wait polls at up to 32 s intervals)
 took=$(( $(date +%s) - t0 ))
 check "5: time-limited job exit 0:0" [ "$(job_field "$j" ExitCode)" = 0:0 ]
