@@ -16,11 +16,6 @@
  * sample/eval/sft need --tokenizer for it (any tokenizer of its vocabulary). */
 #define HF_NO_TOKENIZER TOK_NO_IDENTITY
 
-/* The llmpi-chat-1 template as Jinja (HF chat_template, llama.cpp): renders
- * [<|system|>S<|end|>] (<|user|>U<|end|><|assistant|>A<|end|>)* and then
- * <|assistant|> with add_generation_prompt, else <|endoftext|>. */
-const char *hf_chat_template(void);
-
 /* Writes the checkpoint at ckpt_path as a model directory out_dir. An
  * existing out_dir is refused unless force (and then only replaced when it
  * holds nothing but the files an export writes). The directory is built

@@ -179,6 +179,11 @@ void sft_rendered_free(sft_rendered *r);
 int sft_render(const sft_template *t, const sft_conv *c, const char *default_system,
                sft_rendered *r);
 
+/* The same template as a Jinja text (llama.cpp, transformers, Ollama's
+ * importer): [system] user/assistant turns, then <|assistant|> with
+ * add_generation_prompt, else <|endoftext|>. Static storage. */
+const char *sft_template_jinja(void);
+
 /* ---- the mix ---- */
 
 typedef struct {

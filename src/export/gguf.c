@@ -36,6 +36,7 @@
 #include "llmpi/gguf.h"
 #include "llmpi/infer.h"
 #include "llmpi/tokenizer.h"
+#include "llmpi/sft.h"
 #include "llmpi/util.h"
 #include "../model/gpt_kernels.h"   /* GPT_LN_EPS */
 
@@ -49,20 +50,6 @@ enum { GGML_F32 = 0, GGML_F16 = 1, GGML_Q8_0 = 8 };
 enum { TOKEN_NORMAL = 1, TOKEN_CONTROL = 3 };
 #define Q8_BLOCK 32
 #define Q8_BYTES 34                 /* fp16 scale + 32 int8 */
-
-/* llama.cpp's chat template (Jinja) rendering exactly llmpi-chat-1
- * (docs/sft.md): texts normalised (CRLF -> LF, trimmed), a blank system
- * text gives no system block, the generation prompt is <|assistant|>. */
-static const char chat_template[] =
-    "{%- for message in messages -%}"
-    "{%- set content = message['content'] | replace('\\r\\n', '\\n') | trim -%}"
-    "{%- if message['role'] == 'system' -%}"
-    "{%- if content -%}<|system|>{{ content }}<|end|>{%- endif -%}"
-    "{%- elif message['role'] == 'user' -%}<|user|>{{ content }}<|end|>"
-    "{%- elif message['role'] == 'assistant' -%}<|assistant|>{{ content }}<|end|>"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}";
 
 /* See gguf.h. */
 int gguf_parse_type(const char *s, gguf_out_type *out) {
@@ -230,7 +217,7 @@ static int put_tokenizer(kvbuf *k, const tokenizer *t) {
     kv_bool(k, "tokenizer.ggml.add_eos_token", 0);
     if (tok_special_id(t, TOK_SYSTEM) >= 0 && tok_special_id(t, TOK_USER) >= 0 &&
         tok_special_id(t, TOK_ASSISTANT) >= 0 && end >= 0)
-        kv_str(k, "tokenizer.chat_template", chat_template);
+        kv_str(k, "tokenizer.chat_template", sft_template_jinja());
     rc = 0;
 done:
     tok_bytes_free(&s);

@@ -32,26 +32,13 @@
 #include "llmpi/config.h"
 #include "llmpi/safetensors.h"
 #include "llmpi/tokenizer.h"
+#include "llmpi/sft.h"
 #include "llmpi/util.h"
 
 /* What an export writes (and all a --force replacement may remove). */
 static const char *const hf_files[] = {"model.safetensors", "config.json", "generation_config.json",
                                        "tokenizer.json", "tokenizer_config.json"};
 #define N_HF_FILES (sizeof hf_files / sizeof hf_files[0])
-
-static const char chat_template[] =
-    "{%- for message in messages -%}"
-    "{%- set content = message['content'] | replace('\\r\\n', '\\n') | trim -%}"
-    "{%- if message['role'] == 'system' -%}"
-    "{%- if content -%}<|system|>{{ content }}<|end|>{%- endif -%}"
-    "{%- elif message['role'] == 'user' -%}<|user|>{{ content }}<|end|>"
-    "{%- elif message['role'] == 'assistant' -%}<|assistant|>{{ content }}<|end|>"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|assistant|>{%- else -%}<|endoftext|>{%- endif -%}";
-
-/* See hf.h. */
-const char *hf_chat_template(void) { return chat_template; }
 
 /* 1 for our tensors HF stores as Conv1D ([in, out]). */
 static int is_conv1d(const char *name) {
@@ -136,7 +123,7 @@ static json_t *tokenizer_config_json(const gpt_config *c, const tokenizer *tok) 
     }
     json_t *j = json_pack("{s:b, s:b, s:o, s:o, s:s, s:s, s:b, s:s, s:i, s:s, s:s, s:s}", "add_bos_token", 0,
                           "add_prefix_space", 0, "added_tokens_decoder", decoder, "additional_special_tokens", extra,
-                          "bos_token", TOK_EOT, "chat_template", chat_template, "clean_up_tokenization_spaces", 0,
+                          "bos_token", TOK_EOT, "chat_template", sft_template_jinja(), "clean_up_tokenization_spaces", 0,
                           "eos_token", TOK_EOT, "model_max_length", c->block_size, "pad_token", TOK_EOT,
                           "tokenizer_class", "PreTrainedTokenizerFast", "unk_token", TOK_EOT);
     return j;

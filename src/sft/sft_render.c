@@ -18,6 +18,24 @@
 #include "llmpi/util.h"
 #include "sft_internal.h"
 
+/* The template as Jinja, for other runtimes (GGUF tokenizer.chat_template,
+ * HF tokenizer_config.json): renders what sft_render encodes, texts
+ * normalised as sft_text_normalise does for CRLF and surrounding blanks, a
+ * blank system text giving no system block; <|assistant|> closes the prompt
+ * with add_generation_prompt, else <|endoftext|> closes the document. */
+static const char template_jinja[] =
+    "{%- for message in messages -%}"
+    "{%- set content = message['content'] | replace('\\r\\n', '\\n') | trim -%}"
+    "{%- if message['role'] == 'system' -%}"
+    "{%- if content -%}<|system|>{{ content }}<|end|>{%- endif -%}"
+    "{%- elif message['role'] == 'user' -%}<|user|>{{ content }}<|end|>"
+    "{%- elif message['role'] == 'assistant' -%}<|assistant|>{{ content }}<|end|>"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|assistant|>{%- else -%}<|endoftext|>{%- endif -%}";
+
+const char *sft_template_jinja(void) { return template_jinja; }
+
 /* Looks the five specials up; one error line naming what is missing. */
 int sft_template_init(sft_template *t, const tokenizer *tok) {
     static const char *const names[5] = {TOK_SYSTEM, TOK_USER, TOK_ASSISTANT, TOK_END, TOK_EOT};

@@ -125,6 +125,10 @@ const { Template } = await mod('@huggingface/jinja/dist/index.js');
 for (const [messages, want] of spec.jinja) {
   const got = new Template(template).render({ messages, add_generation_prompt: true });
   if (got !== want) fail(`chat template renders ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
+  // without the generation prompt the document closes as llmpi's SFT rows do
+  const doc = new Template(template).render({ messages, add_generation_prompt: false });
+  const wantDoc = want.replace(/<\|assistant\|>$/, '') + '<|endoftext|>';
+  if (doc !== wantDoc) fail(`chat template (no generation prompt) renders ${JSON.stringify(doc)}, expected ${JSON.stringify(wantDoc)}`);
 }
 const wrapper = new JinjaTemplateChatWrapper({ template });
 for (let i = 0; i < spec.chats.length; i++) {
