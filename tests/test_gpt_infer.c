@@ -6,6 +6,7 @@
  * steps, in chunks smaller than the prompt, after a truncation and after a
  * context slide (drop the oldest ids, prefill again); a full cache, a bad id
  * or a cache of another shape are refused with one line and change nothing.
+ * A one-token step gives the same bits on 1 and 2 threads.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -135,6 +136,37 @@ static void test_decode_matches_full(void **state) {
     run_decode(4, 24, 130);   /* prefill in chunks of 4 rows */
 }
 
+/* A one-token step on a model wide enough for the threaded matvec gives
+ * the same bits on 1 and 2 threads (each weight row is summed by one thread
+ * in a fixed order), and the full forward's logits to rel 1e-5. */
+static void test_decode_threads(void **state) {
+    (void)state;
+    const gpt_config cfg = {2, 4, 128, 64, 600};
+    gpt_model m;
+    make_model(&m, cfg);
+    int V = cfg.vocab_size, ids[12];
+    for (int i = 0; i < 12; i++) ids[i] = (i * 37 + 5) % V;
+    float *a[2], *b = malloc(V * sizeof *b);
+    for (int t = 0; t < 2; t++) {
+        a[t] = malloc(V * sizeof *a[t]);
+        gpt_kv kv;
+        assert_int_equal(gpt_kv_init(&kv, &cfg, 0), 0);
+        ll_set_threads(1);   /* the same cache for both: the prefill's sgemm may split by threads */
+        assert_int_equal(gpt_kv_forward(&m, &kv, ids, 11, a[t]), 0);
+        ll_set_threads(t + 1);
+        assert_int_equal(gpt_kv_forward(&m, &kv, ids + 11, 1, a[t]), 0);
+        gpt_kv_free(&kv);
+    }
+    ll_set_threads(1);
+    assert_memory_equal(a[0], a[1], V * sizeof *a[0]);
+    full_logits(&m, ids, 12, b);
+    assert_true(rel_err(a[1], b, V) < 1e-5);
+    free(a[0]);
+    free(a[1]);
+    free(b);
+    gpt_free(&m);
+}
+
 /* Truncating to a prefix and feeding other ids gives what a fresh cache
  * gives; refusals leave the cache as it was. */
 static void test_truncate_and_errors(void **state) {
@@ -197,6 +229,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prefill_bitwise),
         cmocka_unit_test(test_decode_matches_full),
+        cmocka_unit_test(test_decode_threads),
         cmocka_unit_test(test_truncate_and_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
