@@ -165,6 +165,15 @@ static void linear(float *out, const float *inp, const float *w, int M, int N, i
  * out of cache) against 16.8 for OpenBLAS's sgemv. */
 LL_MULTIVERSION
 static void matvec_rows(float *y, const float *x, const float *w, int n0, int n1, int K, float beta) {
+    if (K < 128) {   /* short rows (tiny models): the 32 sums would cost more than the row */
+        for (int n = n0; n < n1; n++) {
+            const float *r = w + (size_t)n * K;
+            float sum = 0.0f;
+            for (int k = 0; k < K; k++) sum += r[k] * x[k];
+            y[n] = beta != 0.0f ? sum + beta * y[n] : sum;
+        }
+        return;
+    }
     for (int n = n0; n < n1; n++) {
         const float *r = w + (size_t)n * K;
         float acc[32] = {0};
