@@ -10,19 +10,22 @@
 #     background write speed (file bytes / (write + fsync + rename) time);
 #   - "dd": `dd conv=fdatasync` of the same size into the same directory.
 # One JSON line each. Usage:
-#   benchmarks/start_ckpt_bench.sh [--build-dir DIR] [--work DIR] [--runs N] [--ckpts N]
+#   benchmarks/start_ckpt_bench.sh [--build-dir DIR] [--work DIR] [--runs N] [--ckpts N] [--every K]
+# (--every: steps between checkpoints, default 3; --runs 0 skips the first-step part)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${LLMPI_BUILD_DIR:-$repo/build}
 work=""
 runs=2
 ckpts=3
+every=3
 while [ $# -gt 0 ]; do
   case $1 in
     --build-dir) build=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --ckpts) ckpts=$2; shift 2 ;;
+    --every) every=$2; shift 2 ;;
     -h|--help) sed -n 2,16p "$0"; exit 0 ;;
     *) echo "start_ckpt_bench: unknown option $1" >&2; exit 2 ;;
   esac
@@ -44,9 +47,9 @@ train() {
 export -f train
 export bin repo store
 
-python3 - "$work" "$runs" "$ckpts" <<'PY'
+python3 - "$work" "$runs" "$ckpts" "$every" <<'PY'
 import json, os, re, resource, statistics, subprocess, sys, time
-work, runs, ckpts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+work, runs, ckpts, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 STEP = re.compile(r"^step +(\d+)/\d+ \|.*\| +([0-9.]+) ms \|")
 
 def run(out, max_steps, ckpt_every, stop_after_steps, env_extra):
@@ -82,10 +85,10 @@ for hp in ("1", "0"):
                                "steady_step_ms": statistics.median(later) if later else None},
                               **usage, load1=round(os.getloadavg()[0], 1))), flush=True)
 
-# checkpoints every 3 steps, ckpts of them; the run ends with the last (waited for)
-n = 3 * ckpts
+# checkpoints every `every` steps, ckpts of them; the run ends with the last (waited for)
+n = every * ckpts
 out = os.path.join(work, "ck")
-lines, steps, first, usage, rc = run(out, n, 3, None, {})
+lines, steps, first, usage, rc = run(out, n, every, None, {})
 stalls, waits, writes = {}, {}, []
 for l in lines:
     m = re.match(r"^step +(\d+) \| checkpoint begun \(training stalled ([0-9.]+) s", l)
