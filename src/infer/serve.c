@@ -346,7 +346,14 @@ typedef struct {
     size_t sent;                  /* bytes of job->text turned into chunks */
     tok_bytes out;
     size_t out_pos;
+    double last_text;             /* ll_now() when the last text chunk was built; 0: none yet */
 } sse_state;
+
+/* Text chunks go out at most every SSE_GAP_S; tokens that come faster share
+ * a chunk (the first goes out at once). Each chunk wakes this thread and the
+ * client, and on a machine whose cores all generate that time is taken from
+ * the generation. */
+#define SSE_GAP_S 0.02
 
 /* Builds the next events into st->out (waiting for text); -1 when the
  * client is gone or a chunk cannot be built. */
@@ -360,6 +367,11 @@ static int sse_fill(sse_state *st) {
         if (j->req.kind == SERVE_CHAT)
             return sse_event(&st->out, chunk_json(srv, j, json_pack("{s:s, s:s}", "role", "assistant", "content", ""),
                                                   NULL));
+    }
+    double since = ll_now() - st->last_text;
+    if (st->last_text > 0 && since < SSE_GAP_S) {
+        struct timespec gap = {0, (long)((SSE_GAP_S - since) * 1e9)};
+        nanosleep(&gap, NULL);
     }
     pthread_mutex_lock(&srv->mu);
     while (j->text.n == st->sent && j->state < JOB_DONE) {
@@ -381,6 +393,7 @@ static int sse_fill(sse_state *st) {
     infer_result res = j->res;
     pthread_mutex_unlock(&srv->mu);
     if (piece) {
+        st->last_text = ll_now();
         json_t *d = j->req.kind == SERVE_CHAT ? json_pack("{s:o}", "content", piece) : piece;
         if (sse_event(&st->out, chunk_json(srv, j, d, NULL)) != 0) return -1;
     }
