@@ -13,7 +13,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 # --help: exit 0 and a usage text naming the script
-for s in setup build quickstart test ask; do
+for s in setup build quickstart test ask answer_run; do
   out="$(bash "$src/scripts/$s" --help)" || fail "$s --help exited non-zero"
   [[ "$out" == "$s:"* ]] || fail "$s --help does not start with '$s:'"
 done
@@ -30,6 +30,9 @@ expect_refusal bash "$src/scripts/build" Bogus
 expect_refusal bash "$src/scripts/build" Release Sanitize
 expect_refusal bash "$src/scripts/ask"
 expect_refusal bash "$src/scripts/ask" "$tmp/missing.h5"
+expect_refusal bash "$src/scripts/answer_run" --bogus
+expect_refusal bash "$src/scripts/answer_run" --budget soon
+expect_refusal bash "$src/scripts/answer_run" --shared "$tmp/none" --run "$tmp/run"
 expect_refusal bash "$src/scripts/test" --bogus
 expect_refusal bash "$src/scripts/quickstart" --config "$tmp/missing.ini"
 expect_refusal bash "$src/scripts/quickstart" --bin "$tmp/not-a-binary" --run "$tmp/run"
@@ -55,7 +58,7 @@ total=$(du -cb "$src"/data/*.txt "$src"/data/gutenberg/*.txt | tail -1 | cut -f1
 [[ $total -le 2000000 ]] || fail "bundled data is $total bytes (limit 2 MB)"
 
 if command -v shellcheck >/dev/null 2>&1; then
-  (cd "$src" && shellcheck -x scripts/setup scripts/build scripts/quickstart scripts/test scripts/ask scripts/lib.sh \
+  (cd "$src" && shellcheck -x scripts/setup scripts/build scripts/quickstart scripts/test scripts/ask scripts/answer_run scripts/lib.sh \
     .ci/run tests/scripts/*.sh) || fail "shellcheck"
 else
   echo "shellcheck not installed: lint skipped"
