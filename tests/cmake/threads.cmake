@@ -5,12 +5,13 @@
 #   test_loader        the loader's prefetch thread
 #   test_tok_threads   the tokenizer's encoder pool under POSIX threads
 #   test_tok           the same through OpenMP (single-threaded under TSan)
+#   test_ckpt_writer   the asynchronous checkpoint writer's thread
 #   dist_threads       the reducer's communication thread, 2 MPI ranks, small
 #                      buckets so that it overlaps backward (DDP and ZeRO-1)
 add_test(NAME dist_threads COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tsan/dist_threads.sh)
 set_tests_properties(dist_threads PROPERTIES ENVIRONMENT "${LLMPI_TEST_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 600)
 
-set(LLMPI_THREAD_TESTS test_loader test_tok_threads test_tok dist_threads)
+set(LLMPI_THREAD_TESTS test_loader test_tok_threads test_tok test_ckpt_writer dist_threads)
 foreach(t ${LLMPI_THREAD_TESTS})
   if(NOT TEST ${t})
     message(FATAL_ERROR "threads.cmake: test '${t}' does not exist (renamed? update LLMPI_THREAD_TESTS)")
