@@ -2,7 +2,7 @@
 # quality_bench.sh: time to quality, llmpi against PyTorch DDP, in one invocation.
 #
 #   benchmarks/quality_bench.sh [--budget S] [--shared DIR] [--store H5 --tokenizer JSON]
-#                               [--torch "2x1 1x2"] [--snapshots N] [--windows W] [--work DIR]
+#                               [--torch "2x1 1x2"] [--snapshots N] [--windows W] [--work DIR] [--reuse]
 #
 # The same model (configs/small.ini's shape: 6 layers, 6 heads, 384 dims,
 # block 256), the same data (the shared Gutenberg books through an 8,192-token
@@ -25,6 +25,8 @@
 # times (llmpi's metrics.jsonl `ms`, the peer's own timer: data, forward,
 # backward with the all-reduce, clipping, AdamW); each run's wall time is
 # printed beside it. WORK/quality.png plots bpb against training time.
+# --reuse keeps the runs (and probes) already finished in WORK: delete a
+# run's folder (WORK/llmpi, WORK/torch-PxT) to redo just that one.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${LLMPI_BUILD:-$root/build}
@@ -36,9 +38,11 @@ torch_runs="2x1 1x2"
 snapshots=10
 windows=128
 work=
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
+reuse=0
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
   [[ $1 == -h || $1 == --help ]] && { usage; exit 0; }
+  [[ $1 == --reuse ]] && { reuse=1; shift; continue; }
   [[ $# -ge 2 ]] || { echo "quality_bench: $1 needs a value" >&2; exit 2; }
   case "$1" in
     --budget) budget=$2 ;;
@@ -99,41 +103,48 @@ llmpi_train() {
 fit_steps() { $py -c "import sys; b, s = float(sys.argv[1]), float(sys.argv[2]); print(max($warmup + 1, int(0.97 * (b - 2 * s) / s)))" "$budget" "$1"; }
 
 # probes: a few steps of each trainer, median step time
-rm -rf "$work/probe-llmpi"
-llmpi_train "$work/probe-llmpi" --set train.max_steps=5 --set train.ckpt_every=0 > "$work/probe-llmpi.log" 2>&1 \
-  || { tail -5 "$work/probe-llmpi.log" >&2; exit 1; }
+if [[ $reuse -eq 0 || ! -f $work/probe-llmpi/metrics.jsonl ]]; then
+  rm -rf "$work/probe-llmpi"
+  llmpi_train "$work/probe-llmpi" --set train.max_steps=8 --set train.ckpt_every=0 > "$work/probe-llmpi.log" 2>&1 \
+    || { tail -5 "$work/probe-llmpi.log" >&2; exit 1; }
+fi
 llmpi_step=$($py -c '
 import json, sys
-ms = sorted(json.loads(l)["ms"] for l in open(sys.argv[1]) if "\"kind\":\"train\"" in l and json.loads(l)["step"] > 1)
+ms = sorted(json.loads(l)["ms"] for l in open(sys.argv[1]) if "\"kind\":\"train\"" in l and json.loads(l)["step"] > 3)
 print(ms[len(ms) // 2] / 1e3)' "$work/probe-llmpi/metrics.jsonl")
-declare -A torch_step
 for tr in $torch_runs; do
   [[ $tr =~ ^([0-9]+)x([0-9]+)$ ]] || { echo "quality_bench: --torch: '$tr' is not PROCSxTHREADS" >&2; exit 2; }
-  p=${BASH_REMATCH[1]} t=${BASH_REMATCH[2]}
-  (( p * t == 2 )) || { echo "quality_bench: --torch: $tr does not use 2 cores" >&2; exit 2; }
-  js=$($py "$root/benchmarks/torch_quality_peer.py" --store "$store" --procs "$p" --threads "$t" \
-    --batch $((16 / p)) --probe 4 2> "$work/probe-torch-$tr.err") || { tail -5 "$work/probe-torch-$tr.err" >&2; exit 1; }
-  torch_step[$tr]=$(echo "$js" | $py -c 'import json, sys; print(json.load(sys.stdin)["median_step_s"])')
+  (( BASH_REMATCH[1] * BASH_REMATCH[2] == 2 )) || { echo "quality_bench: --torch: $tr does not use 2 cores" >&2; exit 2; }
 done
 
 # the llmpi run
 steps=$(fit_steps "$llmpi_step")
 every=$(( (steps + snapshots - 1) / snapshots ))
-rm -rf "$work/llmpi"
-s=$(date +%s.%N)
-llmpi_train "$work/llmpi" --set train.max_steps="$steps" --set train.ckpt_every="$every" \
-  --set train.keep_checkpoints=100000 --max-time "$budget" > "$work/llmpi.log" 2>&1 \
-  || { tail -5 "$work/llmpi.log" >&2; exit 1; }
-llmpi_wall=$($py -c "import time; print(round(time.time() - $s, 3))")
-echo "llmpi: probe $llmpi_step s/step, max_steps $steps, snapshot every $every" >> "$work/plan.txt"
+if [[ $reuse -eq 0 || ! -s $work/llmpi.wall ]]; then
+  rm -rf "$work/llmpi" "$work/llmpi.wall"
+  s=$(date +%s.%N)
+  llmpi_train "$work/llmpi" --set train.max_steps="$steps" --set train.ckpt_every="$every" \
+    --set train.keep_checkpoints=100000 --max-time "$budget" > "$work/llmpi.log" 2>&1 \
+    || { tail -5 "$work/llmpi.log" >&2; exit 1; }
+  $py -c "import time; print(round(time.time() - $s, 3))" > "$work/llmpi.wall"
+  echo "llmpi: probe $llmpi_step s/step, max_steps $steps, snapshot every $every" >> "$work/plan.txt"
+fi
+llmpi_wall=$(cat "$work/llmpi.wall")
 
 # the PyTorch runs
 for tr in $torch_runs; do
   p=${tr%x*} t=${tr#*x}
-  tsteps=$(fit_steps "${torch_step[$tr]}")
+  [[ $reuse -eq 1 && -s $work/torch-$tr.wall && -d $work/torch-$tr ]] && continue
+  if [[ $reuse -eq 0 || ! -s $work/probe-torch-$tr.json ]]; then
+    $py "$root/benchmarks/torch_quality_peer.py" --store "$store" --procs "$p" --threads "$t" \
+      --batch $((16 / p)) --probe 8 > "$work/probe-torch-$tr.json" 2> "$work/probe-torch-$tr.err" \
+      || { tail -5 "$work/probe-torch-$tr.err" >&2; exit 1; }
+  fi
+  step_s=$($py -c 'import json, sys; print(json.load(open(sys.argv[1]))["median_step_s"])' "$work/probe-torch-$tr.json")
+  tsteps=$(fit_steps "$step_s")
   tevery=$(( (tsteps + snapshots - 1) / snapshots ))
-  echo "torch $tr: probe ${torch_step[$tr]} s/step, max_steps $tsteps, snapshot every $tevery" >> "$work/plan.txt"
-  rm -rf "$work/torch-$tr"
+  echo "torch $tr: probe $step_s s/step, max_steps $tsteps, snapshot every $tevery" >> "$work/plan.txt"
+  rm -rf "$work/torch-$tr" "$work/torch-$tr.wall"
   s=$(date +%s.%N)
   $py "$root/benchmarks/torch_quality_peer.py" --store "$store" --tokenizer "$tokenizer" --out "$work/torch-$tr" \
     --procs "$p" --threads "$t" --batch $((16 / p)) --lr $lr --warmup $warmup --max-steps "$tsteps" \

@@ -21,7 +21,7 @@ The peer of `llmpi pretrain` in quality_bench.sh. Invariants:
   safetensors spec gives, config.json, the store's tokenizer.json), so the
   same `llmpi eval` code scores both trainers.
 Prints one JSON line per snapshot (step, train_s, loss) and a summary line.
-With --probe N it only times N steps after one warm-up step and prints the
+With --probe N it only times N steps after three warm-up steps and prints the
 median step time.
 """
 import os
@@ -125,7 +125,7 @@ def worker(rank, a):
     order = torch.randperm(n_windows, generator=torch.Generator().manual_seed(a.seed))
     per_step = a.procs * a.batch
     snaps, train_s, times = [], 0.0, []
-    steps = a.probe + 1 if a.probe else a.max_steps
+    steps = a.probe + 3 if a.probe else a.max_steps
     loop_start = time.perf_counter()
     last = 0.0
     for step in range(steps):
@@ -161,7 +161,7 @@ def worker(rank, a):
             break
     if rank == 0:
         if a.probe:
-            ts = sorted(times[1:])
+            ts = sorted(times[3:])  # the first steps warm up allocator and gloo
             print(json.dumps({"impl": "torch-ddp", "procs": a.procs, "threads": a.threads,
                               "probe_steps": len(ts), "median_step_s": ts[len(ts) // 2]}), flush=True)
         else:
