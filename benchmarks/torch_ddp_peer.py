@@ -30,24 +30,32 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_peer import GPT, lr_at  # noqa: E402
 
 
-def worker(rank, a):
-    # one core per process, as llmpi's `mpirun --bind-to core`: torch's BLAS
-    # would otherwise start threads of its own beyond set_num_threads
+def join_group(rank, procs, threads, port):
+    """Pins this process to its own cores, as llmpi's `mpirun --bind-to core`
+    (torch's BLAS would otherwise start threads of its own beyond
+    set_num_threads), and joins the gloo group on 127.0.0.1."""
     cores = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cores[(rank * a.threads + i) % len(cores)] for i in range(a.threads)})
-    torch.set_num_threads(a.threads)
+    os.sched_setaffinity(0, {cores[(rank * threads + i) % len(cores)] for i in range(threads)})
+    torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:
         pass
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{a.port}", rank=rank, world_size=a.procs)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=procs)
+
+
+def unbuffer_masks(model):
+    """gloo cannot broadcast the bool causal-mask buffers: keeps them as plain
+    attributes (identical on every rank anyway)."""
+    for blk in model.h:
+        blk.causal = blk._buffers.pop("causal")
+
+
+def worker(rank, a):
+    join_group(rank, a.procs, a.threads, a.port)
     torch.manual_seed(a.seed)
     model = GPT(a.layers, a.heads, a.embd, a.vocab, a.seq, False)
-    # gloo cannot broadcast the bool causal-mask buffers: keep them as plain
-    # attributes (identical on every rank anyway)
-    for blk in model.h:
-        mask = blk._buffers.pop("causal")
-        blk.causal = mask
+    unbuffer_masks(model)
     ddp = torch.nn.parallel.DistributedDataParallel(model, bucket_cap_mb=25)
     params = list(model.parameters())
     opt = torch.optim.AdamW([{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},

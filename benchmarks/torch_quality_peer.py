@@ -46,6 +46,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_ddp_peer import join_group, unbuffer_masks  # noqa: E402
 from torch_peer import GPT, lr_at  # noqa: E402
 
 
@@ -99,14 +100,7 @@ def write_hf_dir(out_dir, tensors, a, vocab, tokenizer_json):
 
 
 def worker(rank, a):
-    cores = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cores[(rank * a.threads + i) % len(cores)] for i in range(a.threads)})
-    torch.set_num_threads(a.threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{a.port}", rank=rank, world_size=a.procs)
+    join_group(rank, a.procs, a.threads, a.port)
     with h5py.File(a.store, "r") as f:
         vocab = int(np.asarray(f.attrs["vocab_size"]).reshape(-1)[0])
         tokens = torch.from_numpy(f["train/tokens"][...].astype(np.int64))
@@ -115,8 +109,7 @@ def worker(rank, a):
     windows = tokens[: n_windows * span].view(n_windows, span)
     torch.manual_seed(a.seed)
     model = GPT(a.layers, a.heads, a.embd, vocab, a.block, False)
-    for blk in model.h:  # gloo cannot broadcast bool buffers; the mask is the same on every rank
-        blk.causal = blk._buffers.pop("causal")
+    unbuffer_masks(model)
     ddp = torch.nn.parallel.DistributedDataParallel(model, bucket_cap_mb=25)
     params = list(model.parameters())
     opt = torch.optim.AdamW([{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
