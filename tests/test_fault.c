@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "llmpi/ckpt.h"
 #include "llmpi/gpt.h"
@@ -122,6 +124,53 @@ static void test_atomic_write_faults(void **state) {
     }
 }
 
+/* The streaming write (checkpoints, exports): bytes land where the file
+ * offset says across window boundaries and odd starts, a pipe (no writeback)
+ * works, and the failure hook fails the call once, as ll_write_all's. */
+static void test_streaming_write(void **state) {
+    (void)state;
+    const size_t head = 1001, n = 2 * LL_WRITEBACK_WINDOW + 12345;
+    unsigned char *data = malloc(head + n);
+    assert_non_null(data);
+    for (size_t i = 0; i < head + n; i++) data[i] = (unsigned char)(i * 2654435761u >> 13);
+    char path[600];
+    snprintf(path, sizeof path, "%s", tu_path("stream.bin"));
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(ll_write_all(fd, data, head), 0);   /* an unaligned start */
+    size_t cut = LL_WRITEBACK_WINDOW - 7;                 /* the first call ends short of a window */
+    assert_int_equal(ll_write_all_streaming(fd, data + head, cut), 0);
+    assert_int_equal(ll_write_all_streaming(fd, data + head + cut, n - cut), 0);
+    assert_int_equal(ll_fsync(fd), 0);
+    assert_int_equal(close(fd), 0);
+    char *back = NULL;
+    size_t nback = 0;
+    assert_int_equal(ll_read_file(path, &back, &nback), 0);
+    assert_int_equal(nback, head + n);
+    assert_memory_equal(back, data, head + n);
+    free(back);
+
+    int pipe_fd[2];
+    assert_int_equal(pipe(pipe_fd), 0);
+    assert_int_equal(ll_write_all_streaming(pipe_fd[1], data, 4000), 0);
+    unsigned char got[4000];
+    size_t have = 0;
+    while (have < sizeof got) {
+        ssize_t r = read(pipe_fd[0], got + have, sizeof got - have);
+        assert_true(r > 0);
+        have += (size_t)r;
+    }
+    assert_memory_equal(got, data, sizeof got);
+
+    ll_fault_set(LL_FAULT_WRITE, 1);
+    assert_int_equal(ll_write_all_streaming(pipe_fd[1], data, 10), -1);
+    assert_false(ll_fault_armed(LL_FAULT_WRITE));
+    assert_int_equal(ll_write_all_streaming(pipe_fd[1], data, 10), 0);   /* only that one */
+    close(pipe_fd[0]);
+    close(pipe_fd[1]);
+    free(data);
+}
+
 /* Before: running out of memory while checking the newest checkpoint made
  * `--resume auto` skip it as damaged and start again from step 0. */
 static void test_find_latest_never_skips_for_oom(void **state) {
@@ -170,6 +219,7 @@ int main(void) {
         cmocka_unit_test(test_alloc_hook),
         cmocka_unit_test(test_grad_norm_allocates_nothing),
         cmocka_unit_test(test_atomic_write_faults),
+        cmocka_unit_test(test_streaming_write),
         cmocka_unit_test(test_find_latest_never_skips_for_oom),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -55,8 +55,18 @@ typedef struct {
     double write_s;   /* writing it: temporary, fsync, rename, directory fsync */
     size_t bytes;     /* the file's size */
 } ckpt_save_times;
+/* A file-image buffer kept from one save to the next (the asynchronous
+ * writer's), so its pages are faulted in once per run, not once per
+ * checkpoint. Zero-initialise it; ckpt_image_release frees it. Not shared
+ * between threads. */
+typedef struct {
+    void *mem;
+    size_t cap;
+} ckpt_image;
+void ckpt_image_release(ckpt_image *image);
+/* reuse may be NULL (a fresh buffer, freed before return). */
 int ckpt_save_timed(const char *path, const gpt_model *m, const float *adam_m, const float *adam_v,
-                    const ckpt_meta *meta, ckpt_save_times *times);
+                    const ckpt_meta *meta, ckpt_image *reuse, ckpt_save_times *times);
 
 /* ---- asynchronous checkpoints (ckpt_writer.c) ----
  * One writer per training run (on the rank that writes). A checkpoint is

@@ -76,6 +76,17 @@ int ll_fault_armed(int kind);
 /* write(2) until all n bytes are written (EINTR retried). 0 / -1 with errno
  * set; prints nothing (the caller names the file). */
 int ll_write_all(int fd, const void *data, size_t n);
+/* ll_write_all for the big sequential outputs (checkpoints, exports), whose
+ * file offset before the call is where the bytes land: each LL_WRITEBACK_WINDOW
+ * of the file finished by this call is handed to the kernel's writeback at
+ * once (sync_file_range, SYNC_FILE_RANGE_WRITE), so the disk writes while the
+ * next windows are copied, the closing fsync waits for the tail only, and the
+ * dirty page cache stays bounded. Durability is unchanged: that fsync is still
+ * what makes the bytes durable, and write errors still surface there. Where
+ * writeback cannot be started (a pipe, a file system without it) it is
+ * skipped. 0 / -1 with errno set; prints nothing. */
+#define LL_WRITEBACK_WINDOW ((size_t)32 << 20)
+int ll_write_all_streaming(int fd, const void *data, size_t n);
 /* fsync(2) through the failure hook. 0 / -1 with errno set; prints nothing. */
 int ll_fsync(int fd);
 

@@ -300,7 +300,7 @@ typedef struct {
 } gwriter;
 
 static int gw_flush(gwriter *w) {
-    if (w->n && ll_write_all(w->fd, w->buf, w->n) != 0) {
+    if (w->n && ll_write_all_streaming(w->fd, w->buf, w->n) != 0) {
         ll_error("%s: write failed: %s", w->path, strerror(errno));
         return -1;
     }
@@ -313,7 +313,7 @@ static int gw_write(gwriter *w, const void *p, size_t n) {
     w->written += n;
     if (n >= w->cap) {
         if (gw_flush(w) != 0) return -1;
-        if (ll_write_all(w->fd, p, n) != 0) { ll_error("%s: write failed: %s", w->path, strerror(errno)); return -1; }
+        if (ll_write_all_streaming(w->fd, p, n) != 0) { ll_error("%s: write failed: %s", w->path, strerror(errno)); return -1; }
         return 0;
     }
     if (w->n + n > w->cap && gw_flush(w) != 0) return -1;

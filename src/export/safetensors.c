@@ -88,7 +88,7 @@ static char *build_header(const char *path, const st_tensor_out *t, int n, const
 static int write_tensor(int fd, const st_tensor_out *x, float *scratch, size_t cap) {
     size_t numel = 1;
     for (int d = 0; d < x->ndim; d++) numel *= x->shape[d];
-    if (!x->transpose) return ll_write_all(fd, x->data, numel * sizeof(float));
+    if (!x->transpose) return ll_write_all_streaming(fd, x->data, numel * sizeof(float));
     size_t rows = x->shape[0], cols = x->shape[1];   /* output [rows, cols]; source [cols, rows] */
     size_t block = cols ? cap / cols : rows;
     if (block == 0) block = 1;
@@ -100,7 +100,7 @@ static int write_tensor(int fd, const st_tensor_out *x, float *scratch, size_t c
             for (size_t i = 0; i < bi; i++)
                 for (size_t j = j0; j < j1; j++) scratch[i * cols + j] = x->data[j * rows + i0 + i];
         }
-        if (ll_write_all(fd, scratch, bi * cols * sizeof(float)) != 0) return -1;
+        if (ll_write_all_streaming(fd, scratch, bi * cols * sizeof(float)) != 0) return -1;
     }
     return 0;
 }

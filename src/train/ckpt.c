@@ -422,10 +422,10 @@ static int write_image(const char *path, const char *tmp, const unsigned char *i
         ll_error("%s: cannot create %s (does the folder exist and is it writable?): %s", path, tmp, strerror(errno));
         return -1;
     }
-    int rc = ll_write_all(fd, image, n / 2);
+    int rc = ll_write_all_streaming(fd, image, n / 2);
     if (rc == 0) {
         fault_kill_midway(step, tmp);
-        rc = ll_write_all(fd, image + n / 2, n - n / 2);
+        rc = ll_write_all_streaming(fd, image + n / 2, n - n / 2);
     }
     if (rc != 0) ll_error("%s: write failed: %s", tmp, strerror(errno));
     if (close(fd) != 0 && rc == 0) { ll_error("%s: write failed: %s", tmp, strerror(errno)); rc = -1; }
@@ -451,31 +451,50 @@ static int write_group(hid_t group, const char *prefix, const gpt_model *m, cons
 /* The in-memory file's buffer, handed over by HDF5's core driver when the
  * file is closed (file image callbacks), so the image written is the one
  * HDF5 finalised at close (superblock, end address, checksums) and no copy
- * of it is made. */
+ * of it is made. With a kept buffer (ckpt_image), the core driver's first
+ * allocation is that buffer when it is big enough, and the buffer at close
+ * becomes the kept one. */
 typedef struct {
     void *mem;        /* the buffer at close, owned by us from then on */
     size_t cap;       /* its allocated size (>= the file's end address) */
+    ckpt_image *keep; /* NULL: no buffer is kept */
 } image_capture;
 
-static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
+/* The buffer for a file of size bytes grown from ptr (NULL: the first). */
+static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
     (void)op;
-    void *p = ll_malloc_quiet(size ? size : 1);
-    if (p) ((image_capture *)udata)->cap = size;
+    image_capture *c = udata;
+    ckpt_image *k = c->keep;
+    if (size == 0) size = 1;
+    if (k && k->mem && (ptr == NULL || ptr == k->mem)) {
+        if (size <= k->cap) {
+            c->cap = k->cap;
+            return k->mem;
+        }
+        /* outgrown: the kept buffer moves to the core driver, grown */
+        void *p = ll_realloc_quiet(k->mem, size);
+        if (!p) return NULL;
+        k->mem = NULL;
+        k->cap = 0;
+        c->cap = size;
+        return p;
+    }
+    /* a kept buffer is allocated 2 MiB-paged (faulted in once per run) */
+    void *p = ptr == NULL && k ? ll_calloc_big_quiet(size) : ll_realloc_quiet(ptr, size);
+    if (p) c->cap = size;
     return p;
+}
+static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
+    return image_realloc(NULL, size, op, udata);
 }
 static void *image_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op, void *udata) {
     (void)op; (void)udata;
     return memcpy(dest, src, size);
 }
-static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
-    (void)op;
-    void *p = ll_realloc_quiet(ptr, size ? size : 1);
-    if (p) ((image_capture *)udata)->cap = size;
-    return p;
-}
 static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
-    if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && ptr) ((image_capture *)udata)->mem = ptr;
-    else free(ptr);
+    image_capture *c = udata;
+    if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && ptr) c->mem = ptr;
+    else if (!(c->keep && ptr == c->keep->mem)) free(ptr);
     return 0;
 }
 static void *image_udata_copy(void *udata) { return udata; }
@@ -492,16 +511,34 @@ static size_t image_end(const unsigned char *img, size_t cap) {
     return end <= cap ? (size_t)end : 0;
 }
 
+void ckpt_image_release(ckpt_image *image) {
+    free(image->mem);
+    image->mem = NULL;
+    image->cap = 0;
+}
+
+/* Takes back the image buffer after a save: it becomes the kept buffer, or
+ * is freed when none is kept. */
+static void image_done(image_capture *c) {
+    ckpt_image *k = c->keep;
+    if (!k) { free(c->mem); return; }
+    if (c->mem && c->mem != k->mem) {
+        free(k->mem);
+        k->mem = c->mem;
+        k->cap = c->cap;
+    }
+}
+
 /* Writes model, optional moments and state to path atomically. 0 / -1; on
  * -1 no temporary file is left, no HDF5 object is left open, and an
  * earlier file at path is untouched. */
 int ckpt_save(const char *path, const gpt_model *m, const float *adam_m, const float *adam_v,
               const ckpt_meta *meta) {
-    return ckpt_save_timed(path, m, adam_m, adam_v, meta, NULL);
+    return ckpt_save_timed(path, m, adam_m, adam_v, meta, NULL, NULL);
 }
 
 int ckpt_save_timed(const char *path, const gpt_model *m, const float *adam_m, const float *adam_v,
-                    const ckpt_meta *meta, ckpt_save_times *times) {
+                    const ckpt_meta *meta, ckpt_image *reuse, ckpt_save_times *times) {
     double t_start = ll_now();
     if ((adam_m == NULL) != (adam_v == NULL)) {
         ll_error("%s: ckpt_save: both AdamW moments or neither", path);
@@ -518,7 +555,7 @@ int ckpt_save_timed(const char *path, const gpt_model *m, const float *adam_m, c
      * 1.8 object headers and superblock v2: HDF5 checksums its own metadata. */
     size_t data_bytes = m->num_params * sizeof(float) * (adam_m ? 3 : 1);
     size_t increment = data_bytes + ((size_t)1 << 16) + (size_t)m->num_tensors * 3 * 1024;
-    image_capture image = {NULL, 0};
+    image_capture image = {NULL, 0, reuse};
     H5FD_file_image_callbacks_t callbacks = {image_malloc,     image_memcpy,     image_realloc, image_free,
                                              image_udata_copy, image_udata_free, &image};
     h5u_lock();   /* the image is built under the HDF5 lock (h5.h), written without it */
@@ -537,7 +574,7 @@ int ckpt_save_timed(const char *path, const gpt_model *m, const float *adam_m, c
     H5Pclose(fcpl);
     if (f < 0) {
         h5u_unlock();
-        free(image.mem);
+        image_done(&image);
         ll_error("%s: cannot create an HDF5 file in memory (%zu bytes)", path, increment);
         return -1;
     }
@@ -596,7 +633,7 @@ done:
     if (rc == 0 && size == 0) { ll_error("%s: the in-memory HDF5 file has no valid superblock", path); rc = -1; }
     double t_built = ll_now();
     if (rc == 0) rc = write_image(path, tmp, image.mem, size, meta->step);
-    free(image.mem);
+    image_done(&image);
     if (times) *times = (ckpt_save_times){t_built - t_start, ll_now() - t_built, size};
     return rc;
 }

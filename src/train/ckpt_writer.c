@@ -15,7 +15,10 @@
  *   image build and ckpt_prune, both under h5u_lock; the trainer's own HDF5
  *   reads (the token store) take the same lock;
  * - a failure is printed by the thread (one line) and kept until a wait or
- *   begin returns it: the trainer stops at its next step boundary.
+ *   begin returns it: the trainer stops at its next step boundary;
+ * - the file image (ckpt_image) is kept from one checkpoint to the next, so
+ *   its pages fault in once per run: steady memory is one file image higher
+ *   (~1.1 GB at 124M with moments), the peak during a write is unchanged.
  */
 #include <omp.h>
 #include <pthread.h>
@@ -41,6 +44,7 @@ struct ckpt_writer {
     const float *src_params, *src_m, *src_v;
     ckpt_meta meta;
     float *stage;             /* params, then m and v: 1 or 3 x num_params floats */
+    ckpt_image image;         /* the file image, kept between checkpoints */
 };
 
 /* Copies n floats in 64 MiB pieces (the staging is touched as it is filled). */
@@ -76,7 +80,7 @@ static int run_job(ckpt_writer *w) {
     w->view.params = w->stage;
     ckpt_save_times t;
     if (ckpt_save_timed(w->path, &w->view, w->with_moments ? w->stage + P : NULL,
-                        w->with_moments ? w->stage + 2 * P : NULL, &w->meta, &t) != 0)
+                        w->with_moments ? w->stage + 2 * P : NULL, &w->meta, &w->image, &t) != 0)
         return -1;
     ll_log("checkpoint %s (written in the background: build %.2f s, write %.2f s, %.0f MB/s)\n", w->path, t.build_s,
            t.write_s, t.write_s > 0 ? t.bytes / t.write_s / 1e6 : 0.0);
@@ -202,5 +206,6 @@ void ckpt_writer_free(ckpt_writer *w) {
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w->stage);
+    ckpt_image_release(&w->image);
     free(w);
 }

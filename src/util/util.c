@@ -243,16 +243,44 @@ int ll_tmp_path(char *tmp, size_t cap, const char *path) {
     return 0;
 }
 
-int ll_write_all(int fd, const void *data, size_t n) {
-    const char *p = data;
+/* write(2) until all n bytes are written, EINTR retried; no failure hook */
+static int write_fully(int fd, const char *p, size_t n) {
     while (n > 0) {
-        if (ll_fault_hit(LL_FAULT_WRITE)) return -1;
         ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR) continue;
         if (w < 0) return -1;
         if (w == 0) { errno = ENOSPC; return -1; }
         p += w;
         n -= (size_t)w;
+    }
+    return 0;
+}
+
+int ll_write_all(int fd, const void *data, size_t n) {
+    if (ll_fault_hit(LL_FAULT_WRITE)) return -1;
+    return write_fully(fd, data, n);
+}
+
+int ll_write_all_streaming(int fd, const void *data, size_t n) {
+    if (ll_fault_hit(LL_FAULT_WRITE)) return -1;   /* one hook per call, as ll_write_all */
+    off_t pos = lseek(fd, 0, SEEK_CUR);
+    if (pos < 0) return write_fully(fd, data, n);   /* not seekable: nothing to start */
+    const uint64_t w = LL_WRITEBACK_WINDOW;
+    const char *p = data;
+    /* written up to each window's end, then that window started: every
+     * window once over a sequence of calls, while the next is copied */
+    while (n > 0) {
+        uint64_t room = w - (uint64_t)pos % w;
+        size_t chunk = n < room ? n : (size_t)room;
+        if (write_fully(fd, p, chunk) != 0) return -1;
+        p += chunk;
+        n -= chunk;
+        pos += (off_t)chunk;
+        if ((uint64_t)pos % w == 0) {
+            int saved = errno;
+            while (sync_file_range(fd, pos - (off_t)w, (off_t)w, SYNC_FILE_RANGE_WRITE) != 0 && errno == EINTR) {}
+            errno = saved;   /* a failure only loses the overlap; the fsync reports real errors */
+        }
     }
     return 0;
 }
