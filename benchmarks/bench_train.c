@@ -225,9 +225,9 @@ static int run_bench(const bench_options *o) {
     const double n = (double)o->steps;
 
     json_t *j = json_pack(
-        "{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:I,"
+        "{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:I,"
         " s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}",
-        "impl", "llmpi", "config", o->label,
+        "impl", "llmpi", "config", o->label, "blas_core", ll_blas_core(),
         "layers", c->n_layer, "heads", c->n_head, "embd", c->n_embd, "vocab", c->vocab_size,
         "block_size", c->block_size, "seq", T, "batch", B, "threads", o->threads,
         "steps", o->steps, "warmup_steps", o->warmup_steps,
@@ -265,6 +265,7 @@ done:
 /* Exit 0 with the JSON line printed; 2 on a bad option; 1 when the model
  * could not be built or a step failed (one error line already printed). */
 int main(int argc, char **argv) {
+    ll_blas_select_core(argv);   /* the same BLAS kernels as llmpi itself */
     bench_options o;
     int prc = parse_args(argc, argv, &o);
     if (prc != 0) return prc > 0 ? 0 : 2;

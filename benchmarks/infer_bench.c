@@ -67,6 +67,7 @@ static int discard_text(void *ctx, int32_t id, const char *text, size_t len) {
 }
 
 int main(int argc, char **argv) {
+    ll_blas_select_core(argv);   /* the same BLAS kernels as llmpi itself */
     gpt_config cfg = {12, 12, 768, 1024, 50257};
     const char *mode = "decode", *save = NULL, *ckpt = NULL;
     int threads = 1, prompt = 16, tokens = 128, reps = 3;

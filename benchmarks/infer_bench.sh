@@ -47,6 +47,7 @@ while [ $# -gt 0 ]; do
 done
 [ -x "$BUILD/infer_bench" ] && [ -x "$BUILD/stream_bw" ] && [ -x "$BUILD/llmpi" ] \
   || { echo "infer_bench: build first (scripts/build)" >&2; exit 2; }
+. "$(dirname "${BASH_SOURCE[0]}")/blas_core.sh"; same_blas_kernels "$BUILD/llmpi"
 if [ "$TORCH" = 1 ] && ! $PY -c "import torch, h5py" 2>/dev/null; then
   echo "infer_bench: python3-torch / python3-h5py missing: no PyTorch peer" >&2
   TORCH=0

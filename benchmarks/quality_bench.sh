@@ -71,6 +71,7 @@ else
   mkdir -p "$work"
 fi
 llmpi=$build/llmpi
+. "$root/benchmarks/blas_core.sh"; same_blas_kernels "$llmpi"
 seq=256
 lr=0.001
 warmup=20

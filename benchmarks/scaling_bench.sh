@@ -36,6 +36,7 @@ py=/usr/bin/python3
 tmp=$(mktemp -d /tmp/llmpi-scaling-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 [[ -x $build/llmpi && -x $build/synth_store ]] || { echo "scaling_bench: build first (scripts/build Release)" >&2; exit 2; }
+. "$(dirname "${BASH_SOURCE[0]}")/blas_core.sh"; same_blas_kernels "$build/llmpi"
 
 # name -> "layers heads embd vocab seq batch"
 shape() {

@@ -176,6 +176,7 @@ static int report_linear(const char *name, int rows, int in, int out, const sgem
 /* Exit 0 after printing every shape and the summary line; 2 on a bad
  * option, 1 when memory for a shape ran out. */
 int main(int argc, char **argv) {
+    ll_blas_select_core(argv);   /* the same BLAS kernels as llmpi itself */
     sgemm_options o;
     if (parse_args(argc, argv, &o) != 0) return 2;
     ll_set_threads(o.threads);
@@ -199,7 +200,8 @@ int main(int argc, char **argv) {
             return 1;
         if (o.vocab > 0 && report_linear("lm_head", R, C, o.vocab, &o, &rng) != 0) return 1;
     }
-    json_t *j = json_pack("{s:s, s:i, s:f, s:i, s:i}", "bench", "sgemm_peak", "threads", o.threads,
+    json_t *j = json_pack("{s:s, s:s, s:i, s:f, s:i, s:i}", "bench", "sgemm_peak", "blas_core", ll_blas_core(),
+                          "threads", o.threads,
                           "peak_gflops", peak, "peak_size", peak_size, "reps", o.reps);
     if (!j) { ll_error("sgemm_peak: main: cannot build the summary JSON"); return 1; }
     json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));

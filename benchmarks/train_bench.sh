@@ -105,11 +105,12 @@ if (( do_build )); then
   if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
     cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >&2 || die "cmake configure failed"
   fi
-  cmake --build "$build_dir" --target bench_train sgemm_peak -j "$(nproc)" >&2 || die "build failed"
+  cmake --build "$build_dir" --target llmpi bench_train sgemm_peak -j "$(nproc)" >&2 || die "build failed"
 fi
 bench_train="$build_dir/bench_train"
 sgemm_peak="$build_dir/sgemm_peak"
 [[ -x "$bench_train" && -x "$sgemm_peak" ]] || die "$build_dir: bench_train/sgemm_peak not built (drop --no-build?)"
+. "$here/blas_core.sh"; same_blas_kernels "$build_dir/llmpi"
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null || true)
 sanitize=$(sed -n 's/^LLMPI_SANITIZE:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null || true)
 if [[ "$build_type" != "Release" || "$sanitize" == "ON" ]]; then
@@ -159,7 +160,8 @@ import json, os, sys, time
 cpu, rev, bt, san, ncpu = sys.argv[1:]
 print(json.dumps({"bench": "machine", "cpu": cpu, "cpus_allowed": int(ncpu),
                   "load_avg_1m": os.getloadavg()[0], "git_rev": rev, "build_type": bt,
-                  "sanitize": san, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+                  "sanitize": san, "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
+                  "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
                  separators=(",", ":")))
 PY
 )"

@@ -132,13 +132,15 @@ static void test_determinism(void **state) {
 
 /* The init spreads tensors over threads: every thread count gives the values
  * of the serial definition (per tensor, stream 1000 + index, GPT-2 stds),
- * into big buffers that come 2 MiB aligned and zeroed. */
+ * into big buffers that come 64-byte aligned (staggered in their 2 MiB
+ * pages) and zeroed. */
 static void test_init_threads(void **state) {
     (void)state;
     gpt_config cfg = {.n_layer = 3, .n_head = 2, .n_embd = 16, .block_size = 8, .vocab_size = 50};
     gpt_model m;
     assert_int_equal(gpt_create(&m, &cfg), 0);
-    assert_int_equal((uintptr_t)m.params % (2u << 20), 0);
+    assert_int_equal((uintptr_t)m.params % 64, 0);
+    assert_true((uintptr_t)m.params % (2u << 20) != (uintptr_t)m.grads % (2u << 20));
     size_t bytes = m.num_params * sizeof(float);
     float *want = calloc(m.num_params, sizeof(float));
     float resid_std = 0.02f / sqrtf(2.0f * cfg.n_layer);
@@ -160,11 +162,21 @@ static void test_init_threads(void **state) {
         assert_memory_equal(m.params, want, bytes);
     }
     ll_set_threads(saved);
-    float *big = ll_calloc_big(12345 * sizeof(float));
-    assert_non_null(big);
-    assert_int_equal((uintptr_t)big % (2u << 20), 0);
-    for (int i = 0; i < 12345; i++) assert_true(big[i] == 0.0f);
-    free(big);
+    /* big buffers: zeroed, 64-byte aligned, and no two of 16 in a row at the
+     * same offset within their 2 MiB page (streamed side by side, they would
+     * share cache sets) */
+    float *big[16];
+    uintptr_t offsets[16];
+    for (int b = 0; b < 16; b++) {
+        big[b] = ll_calloc_big(12345 * sizeof(float));
+        assert_non_null(big[b]);
+        offsets[b] = (uintptr_t)big[b] % (2u << 20);
+        assert_int_equal(offsets[b] % 64, 0);
+        for (int i = 0; i < 12345; i++) assert_true(big[b][i] == 0.0f);
+        for (int a = 0; a < b; a++) assert_true(offsets[a] != offsets[b]);
+    }
+    for (int b = 0; b < 16; b++) ll_free_big(big[b]);
+    ll_free_big(NULL);
     free(want);
     gpt_free(&m);
 }

@@ -33,15 +33,25 @@ char *ll_strdup_at(const char *s, const char *file, int line);
 /* aligned_alloc (C11: bytes a multiple of align); free with free(). */
 void *ll_aligned_alloc_at(size_t align, size_t bytes, const char *file, int line);
 /* A big zeroed buffer (parameters, gradients, moments, activations, staging):
- * 2 MiB aligned and rounded up to 2 MiB, marked MADV_HUGEPAGE (with THP in
- * madvise mode the kernel backs it with 2 MiB pages: 512x fewer page faults
- * and TLB entries), and zeroed once by the OpenMP threads in static order,
- * so each part is first touched by the thread whose static share it is (its
- * NUMA node on a big machine). calloc's contract; free with free().
+ * in 2 MiB-aligned memory rounded up to 2 MiB, marked MADV_HUGEPAGE (with
+ * THP in madvise mode the kernel backs it with 2 MiB pages: 512x fewer page
+ * faults and TLB entries), and zeroed once by the OpenMP threads in static
+ * order, so each part is first touched by the thread whose static share it is
+ * (its NUMA node on a big machine). calloc's contract, except that the buffer
+ * starts k * (4 KiB + 64) bytes into its first page, k = 0..15 in turn over
+ * the allocations: buffers streamed side by side (AdamW reads parameters,
+ * gradients and both moments at one index) then differ in their physical
+ * address bits below 2 MiB; at one offset they fall into the same cache sets
+ * and AdamW ran 3-4x slower (12.3 vs 3.0 GB/s, Emerald Rapids). 64-byte
+ * aligned. Free with ll_free_big, never free() or realloc().
  * LLMPI_HUGEPAGES=0 in the environment leaves out the madvise. */
 void *ll_calloc_big_at(size_t bytes, const char *file, int line);
 #define ll_calloc_big(bytes) ll_calloc_big_at((bytes), __FILE__, __LINE__)
 void *ll_calloc_big_quiet(size_t bytes);   /* the same, silent (the caller has a fallback) */
+void ll_free_big(void *p);                 /* NULL is a no-op */
+/* As ll_calloc_big_quiet but starting at the page (offset 0): a buffer that
+ * is later passed to free() or realloc() (an HDF5 file image). */
+void *ll_calloc_big_unstaggered_quiet(size_t bytes);
 /* The same, silent: for an allocation whose failure the caller handles by a
  * fallback (an optional cache or prefetch), so no error line is printed. */
 void *ll_malloc_quiet(size_t bytes);
@@ -123,6 +133,19 @@ int ll_cores_available(void);
 /* Sets OpenMP and OpenBLAS threads to n. */
 void ll_set_threads(int n);
 int ll_threads(void);
+/* Makes OpenBLAS use kernels that fit this CPU: when OPENBLAS_CORETYPE is
+ * unset and OpenBLAS loaded kernels without AVX2 on a CPU that has AVX-512
+ * (or AVX2 + FMA), sets OPENBLAS_CORETYPE=SkylakeX (Haswell) and re-executes
+ * this program's file (/proc/self/exe resolved: the process name stays)
+ * with argv (same pid and environment: safe under mpirun, srun and gdb,
+ * which follows the exec). Returns when nothing is to be done
+ * or the exec failed. Call first in main, before MPI or any thread starts;
+ * skipped under valgrind. A user's OPENBLAS_CORETYPE is always kept. */
+void ll_blas_select_core(char **argv);
+/* The name of the OpenBLAS kernel set in use ("SkylakeX", "Prescott", ...). */
+const char *ll_blas_core(void);
+/* OpenBLAS's build line (version, options). */
+const char *ll_blas_config(void);
 
 /* ---- hashing (identities of tokenizers, documents) ---- */
 /* FNV-1a 64-bit, continuing from h (start with LL_FNV_INIT). */

@@ -74,12 +74,16 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 }
 
 int main(int argc, char **argv) {
+    ll_blas_select_core(argv);
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return 0;
     }
-    if (!strcmp(argv[1], "--version")) { printf("llmpi 0.1.0\n"); return 0; }
+    if (!strcmp(argv[1], "--version")) {
+        printf("llmpi 0.1.0\nblas: %s (kernels: %s)\n", ll_blas_config(), ll_blas_core());
+        return 0;
+    }
     const command *cmd = NULL;
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (!strcmp(argv[1], commands[i].name)) cmd = &commands[i];

@@ -282,7 +282,7 @@ int gpt_alloc_acts(gpt_model *m, int B, int T, int with_backward) {
                  B, T, (double)n * sizeof(float) / (1 << 30), (double)GPT_MAX_ACTS_BYTES / (1 << 30));
         return -1;
     }
-    if (m->acts) { free(m->acts->mem); free(m->acts); m->acts = NULL; }
+    if (m->acts) { ll_free_big(m->acts->mem); free(m->acts); m->acts = NULL; }
     struct gpt_acts *a = ll_calloc(1, sizeof *a);
     if (!a) return -1;
     a->mem = ll_calloc_big(n * sizeof(float));
@@ -297,9 +297,9 @@ int gpt_alloc_acts(gpt_model *m, int B, int T, int with_backward) {
 }
 
 void gpt_free(gpt_model *m) {
-    if (m->acts) { free(m->acts->mem); free(m->acts); }
-    free(m->params);
-    free(m->grads);
+    if (m->acts) { ll_free_big(m->acts->mem); free(m->acts); }
+    ll_free_big(m->params);
+    ll_free_big(m->grads);
     free(m->p.layer);
     free(m->g.layer);
     free(m->tensors);

@@ -480,7 +480,7 @@ static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void
         return p;
     }
     /* a kept buffer is allocated 2 MiB-paged (faulted in once per run) */
-    void *p = ptr == NULL && k ? ll_calloc_big_quiet(size) : ll_realloc_quiet(ptr, size);
+    void *p = ptr == NULL && k ? ll_calloc_big_unstaggered_quiet(size) : ll_realloc_quiet(ptr, size);
     if (p) c->cap = size;
     return p;
 }

@@ -205,7 +205,7 @@ void ckpt_writer_free(ckpt_writer *w) {
     pthread_join(w->thread, NULL);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
-    free(w->stage);
+    ll_free_big(w->stage);
     ckpt_image_release(&w->image);
     free(w);
 }

@@ -42,8 +42,8 @@ int optim_adamw_init(optim_adamw *o, size_t n, float beta1, float beta2, float e
 }
 
 void optim_adamw_free(optim_adamw *o) {
-    free(o->m);
-    free(o->v);
+    ll_free_big(o->m);
+    ll_free_big(o->v);
     o->m = o->v = NULL;
 }
 

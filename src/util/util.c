@@ -19,8 +19,10 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -159,9 +161,13 @@ void *ll_aligned_alloc_at(size_t align, size_t bytes, const char *file, int line
 
 #define LL_HUGE_PAGE ((size_t)2 << 20)
 
-void *ll_calloc_big_quiet(size_t bytes) {
-    size_t rounded = bytes > SIZE_MAX - LL_HUGE_PAGE ? 0 : (bytes + LL_HUGE_PAGE - 1) / LL_HUGE_PAGE * LL_HUGE_PAGE;
-    if (rounded == 0) rounded = bytes == 0 ? LL_HUGE_PAGE : 0;
+#define LL_BIG_STAGGER ((size_t)4096 + 64)
+#define LL_BIG_STAGGERS 16
+
+static void *calloc_big(size_t bytes, size_t stagger) {
+    size_t need = bytes > SIZE_MAX - stagger ? 0 : bytes + stagger;
+    size_t rounded = need > SIZE_MAX - LL_HUGE_PAGE ? 0 : (need + LL_HUGE_PAGE - 1) / LL_HUGE_PAGE * LL_HUGE_PAGE;
+    if (rounded == 0) rounded = need == 0 ? LL_HUGE_PAGE : 0;
     unsigned char *p = rounded == 0 || ll_fault_hit(LL_FAULT_ALLOC) ? NULL : aligned_alloc(LL_HUGE_PAGE, rounded);
     if (!counted(p)) return NULL;
     /* a kernel without THP refuses: the buffer still works, with small pages.
@@ -172,7 +178,21 @@ void *ll_calloc_big_quiet(size_t bytes) {
     long n_pages = (long)(rounded / LL_HUGE_PAGE);
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < n_pages; i++) memset(p + (size_t)i * LL_HUGE_PAGE, 0, LL_HUGE_PAGE);
-    return p;
+    return p + stagger;
+}
+
+static atomic_uint g_big_allocations;
+
+void *ll_calloc_big_quiet(size_t bytes) {
+    unsigned k = atomic_fetch_add(&g_big_allocations, 1u) % LL_BIG_STAGGERS;
+    return calloc_big(bytes, k * LL_BIG_STAGGER);
+}
+
+void *ll_calloc_big_unstaggered_quiet(size_t bytes) { return calloc_big(bytes, 0); }
+
+void ll_free_big(void *p) {
+    /* the offset is below one page and the page is 2 MiB-aligned */
+    if (p) free((void *)((uintptr_t)p & ~(uintptr_t)(LL_HUGE_PAGE - 1)));
 }
 
 void *ll_calloc_big_at(size_t bytes, const char *file, int line) {
@@ -391,6 +411,58 @@ void ll_set_threads(int n) {
     openblas_set_num_threads(n);
 }
 int ll_threads(void) { return g_threads; }
+
+/* OpenBLAS (Debian's 0.3.21, DYNAMIC_ARCH) picks its kernels once, when the
+ * library loads, from a table of CPUID models. A CPU newer than the table
+ * (Emerald Rapids, family 6 model 0xCF, on our VMs) gets the Prescott (SSE3)
+ * kernels: sgemm runs at a quarter of its speed and nothing says so. The
+ * choice cannot be changed after load, only by OPENBLAS_CORETYPE at load. */
+static int blas_core_has_avx2_kernels(const char *core) {
+    static const char *const good[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (!strcasecmp(core, good[i])) return 1;
+    return 0;
+}
+
+/* The OpenBLAS core that suits this CPU when the loaded one has no AVX2
+ * kernels, or NULL when the loaded one is fine or nothing better runs here. */
+static const char *blas_better_core(void) {
+    const char *core = openblas_get_corename();
+    if (!core || blas_core_has_avx2_kernels(core)) return NULL;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+    return NULL;
+}
+
+void ll_blas_select_core(char **argv) {
+    if (getenv("OPENBLAS_CORETYPE")) return;   /* the user's (or our earlier) choice */
+    const char *preload = getenv("LD_PRELOAD");
+    if (preload && strstr(preload, "vgpreload")) return;   /* valgrind would run the new image natively */
+    const char *core = blas_better_core();
+    if (!core) return;
+    /* the resolved path, not /proc/self/exe: the process name (ps, pgrep,
+     * top) is the basename of what is executed */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || n >= (ssize_t)sizeof self - 1) return;
+    self[n] = '\0';
+    if (setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
+    execv(self, argv);
+    unsetenv("OPENBLAS_CORETYPE");   /* exec failed: go on with the kernels loaded */
+}
+
+const char *ll_blas_config(void) {
+    const char *config = openblas_get_config();
+    return config ? config : "unknown";
+}
+
+const char *ll_blas_core(void) {
+    const char *core = openblas_get_corename();
+    return core ? core : "unknown";
+}
 
 /* ---- hashing, memory ---- */
 
