@@ -573,6 +573,17 @@ static int setup(run *r) {
     int threads = c->threads > 0 ? c->threads : comm_default_threads(&r->world);
     ll_set_threads(threads);
 
+    /* every rank probes its own core, before this process starts any thread
+     * of its own (the loader's prefetcher, the reducer's communication
+     * thread) that could share the core during the probe; rank 0, which
+     * prints MFU, takes the best: a rank disturbed during its probe must not
+     * inflate the figure. (One run in a dozen on the Emerald Rapids VM read
+     * 84.6 GFLOP/s on both ranks against 158-170 in the others, and printed
+     * MFU above 100%; what disturbed it is not known.) */
+    double peak = probe_sgemm_gflops(), peak_sum = 0, peak_max = peak;
+    if (r->world.size > 1 && comm_reduce_sum_max_doubles(&peak, &peak_sum, &peak_max, 1) != 0) return -1;
+    r->peak_gflops = r->world.rank == 0 ? peak_max : peak;
+
     /* resume: the checkpoint's shape must match the config's */
     char ckpt_path[4096] = "";
     if (r->opt.resume) {
@@ -682,11 +693,6 @@ static int setup(run *r) {
     }
     if (comm_any(rc != 0)) return -1;
 
-    /* every rank probes its own core; rank 0, which prints MFU, takes the
-     * best: a rank disturbed during its probe must not inflate the figure */
-    double peak = probe_sgemm_gflops(), peak_sum = 0, peak_max = peak;
-    if (r->world.size > 1 && comm_reduce_sum_max_doubles(&peak, &peak_sum, &peak_max, 1) != 0) return -1;
-    r->peak_gflops = r->world.rank == 0 ? peak_max : peak;
     install_signal_handlers();
 
     /* what this run is, before it starts */
